@@ -1,0 +1,423 @@
+// The LiveStream API: the one source of truth. Types, the CRD's OpenAPI schema (crds/), the chart's CRD copy
+// and docs/api.md are all generated from the schemas in this file (npm run gen).
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { Duration, Quantity, SecretKeyRef, StringEnum, Struct, withRules } from './schema-helpers.ts';
+
+export const GROUP = 'vstream.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'LiveStream';
+export const PLURAL = 'livestreams';
+export const SINGULAR = 'livestream';
+export const SHORT_NAMES = ['ls', 'lstream'];
+
+/** The MediaMTX release the renderers target (and the image the operator runs by default). */
+export const MEDIAMTX_VERSION = '1.20.1';
+export const DEFAULT_MEDIAMTX_IMAGE = `docker.io/bluenviron/mediamtx:${MEDIAMTX_VERSION}`;
+
+export const INGEST_PROTOCOLS = ['rtmp', 'srt', 'rtsp', 'webrtc'] as const;
+export const PLAYBACK_PROTOCOLS = ['hls', 'webrtc', 'rtsp', 'srt'] as const;
+export type IngestProtocol = (typeof INGEST_PROTOCOLS)[number];
+export type PlaybackProtocol = (typeof PLAYBACK_PROTOCOLS)[number];
+
+export const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'EdDSA',
+  'HS256',
+  'HS384',
+  'HS512',
+] as const;
+
+const Ingest = Struct(
+  {
+    protocols: Type.Array(StringEnum(INGEST_PROTOCOLS, { description: 'An ingest protocol.' }), {
+      description:
+        'Protocols a streamer may publish with: rtmp (OBS, ffmpeg), srt, rtsp (TCP only), webrtc (WHIP). Each is served on its own Service port.',
+      default: ['rtmp'],
+      minItems: 1,
+      maxItems: 4,
+      'x-kubernetes-list-type': 'set',
+    }),
+    publishTokenSecretRef: SecretKeyRef(
+      'Secret key holding the publish token(s), one per line; every listed token is accepted so a token can be rotated without cutting off a live streamer. When absent the operator generates the Secret <name>-publish once and never replaces it.',
+      'token',
+    ),
+  },
+  { description: 'How streamers publish to this stream.', additionalProperties: false, default: {} },
+);
+
+const Jwt = withRules(
+  Type.Object(
+    {
+      issuer: Type.String({
+        description: 'Required "iss" claim of viewer tokens.',
+        minLength: 1,
+        maxLength: 512,
+      }),
+      audience: Type.Optional(
+        Type.String({
+          description: 'Required "aud" claim of viewer tokens. Defaults to "vstream".',
+          default: 'vstream',
+          minLength: 1,
+          maxLength: 512,
+        }),
+      ),
+      keysSecretRef: Type.Optional(
+        SecretKeyRef(
+          'Secret key holding the verification keys: a JWKS document ({"keys":[...]}) of public keys, or a raw HMAC secret of at least 32 bytes. Rotations are picked up without a restart.',
+          'jwks.json',
+        ),
+      ),
+      jwksURL: Type.Optional(
+        Type.String({
+          description:
+            'HTTPS URL of a JWKS to verify viewer tokens with, fetched and cached by the auth sidecar. May be combined with keysSecretRef.',
+          maxLength: 2048,
+          pattern: '^https://[^\\s]+$',
+        }),
+      ),
+      algorithms: Type.Optional(
+        Type.Array(StringEnum(JWT_ALGORITHMS, { description: 'A JWS algorithm.' }), {
+          description:
+            'Signature algorithms accepted for viewer tokens. Defaults to the asymmetric algorithms of the keys given (HS* only for an HMAC secret); "none" is never accepted.',
+          maxItems: 12,
+          'x-kubernetes-list-type': 'set',
+        }),
+      ),
+      clockSkew: Type.Optional(
+        Duration({
+          description: 'Clock skew tolerated when checking exp and nbf. Defaults to 30s; at most 5m.',
+          default: '30s',
+        }),
+      ),
+    },
+    { description: 'Where viewer JWTs are verified from.', additionalProperties: false },
+  ),
+  [
+    {
+      rule: 'has(self.keysSecretRef) || has(self.jwksURL)',
+      message: 'spec.playback.jwt needs keysSecretRef or jwksURL to verify viewer tokens',
+    },
+    {
+      rule: "duration(self.clockSkew) <= duration('5m')",
+      message: 'spec.playback.jwt.clockSkew must be at most 5m',
+      fieldPath: '.clockSkew',
+    },
+  ],
+);
+
+const Playback = withRules(
+  Struct(
+    {
+      protocols: Type.Array(StringEnum(PLAYBACK_PROTOCOLS, { description: 'A playback protocol.' }), {
+        description: 'Protocols viewers may play with: hls (browsers, players), webrtc (WHEP), rtsp (TCP only), srt.',
+        default: ['hls'],
+        minItems: 1,
+        maxItems: 4,
+        'x-kubernetes-list-type': 'set',
+      }),
+      access: StringEnum(['public', 'jwt'], {
+        description:
+          'Who may watch: "public" lets anyone play; "jwt" requires a viewer token signed with spec.playback.jwt.',
+        default: 'public',
+      }),
+      jwt: Jwt,
+      allowedOrigins: Type.Array(
+        Type.String({
+          description: 'An origin such as https://www.example.com, or * for any.',
+          maxLength: 512,
+          pattern: '^(\\*|https?://[^/\\s]+)$',
+        }),
+        {
+          description: 'Browser origins allowed to fetch HLS and WebRTC (CORS). Defaults to any origin.',
+          default: ['*'],
+          maxItems: 32,
+          'x-kubernetes-list-type': 'set',
+        },
+      ),
+    },
+    { description: 'How viewers watch this stream.', additionalProperties: false, default: {} },
+  ),
+  [
+    {
+      rule: "self.access != 'jwt' || has(self.jwt)",
+      message: 'spec.playback.jwt is required when spec.playback.access is jwt',
+      fieldPath: '.jwt',
+      reason: 'FieldValueRequired',
+    },
+  ],
+);
+
+const Storage = withRules(
+  Struct(
+    {
+      size: Quantity({ description: 'Requested size of the recordings volume.', default: '10Gi' }),
+      storageClassName: Type.String({
+        description: 'StorageClass of the recordings volume; the cluster default when absent. Immutable once set.',
+        maxLength: 253,
+      }),
+    },
+    {
+      description: 'The PersistentVolumeClaim <name>-recordings that holds recordings.',
+      additionalProperties: false,
+      default: {},
+    },
+  ),
+  [
+    {
+      rule: '!has(oldSelf.storageClassName) || (has(self.storageClassName) && self.storageClassName == oldSelf.storageClassName)',
+      message: 'spec.recording.storage.storageClassName is immutable once set',
+      fieldPath: '.storageClassName',
+    },
+  ],
+);
+
+const Recording = withRules(
+  Struct(
+    {
+      enabled: Type.Boolean({ description: 'Record the stream to a persistent volume.', default: false }),
+      format: StringEnum(['fmp4', 'mpegts'], {
+        description: 'Container format of recording segments.',
+        default: 'fmp4',
+      }),
+      segmentDuration: Duration({
+        description: 'Length of one recording file. Between 1s and 24h.',
+        default: '1h',
+      }),
+      retention: Duration({
+        description:
+          'How long recordings are kept before they are deleted; 0s keeps them forever. At least segmentDuration.',
+        default: '24h',
+      }),
+      storage: Storage,
+      reclaimPolicy: StringEnum(['Retain', 'Delete'], {
+        description:
+          'What deleting the LiveStream does to the recordings volume: Retain keeps the PersistentVolumeClaim and its data; Delete lets it be garbage-collected with the LiveStream.',
+        default: 'Retain',
+      }),
+    },
+    { description: 'Recording of the stream to a volume.', additionalProperties: false, default: {} },
+  ),
+  [
+    {
+      rule: "duration(self.segmentDuration) >= duration('1s') && duration(self.segmentDuration) <= duration('24h')",
+      message: 'spec.recording.segmentDuration must be between 1s and 24h',
+      fieldPath: '.segmentDuration',
+    },
+    {
+      rule: "duration(self.retention) == duration('0s') || duration(self.retention) >= duration(self.segmentDuration)",
+      message: 'spec.recording.retention must be 0s (keep forever) or at least spec.recording.segmentDuration',
+      fieldPath: '.retention',
+    },
+  ],
+);
+
+const ServiceSpec = Struct(
+  {
+    type: StringEnum(['ClusterIP', 'NodePort', 'LoadBalancer'], {
+      description: 'Type of the Service that exposes ingest and playback ports.',
+      default: 'ClusterIP',
+    }),
+    annotations: Type.Record(Type.String(), Type.String(), {
+      description: 'Annotations for the Service, e.g. for a cloud load balancer.',
+      maxProperties: 64,
+    }),
+    loadBalancerClass: Type.String({ description: 'loadBalancerClass of a LoadBalancer Service.', maxLength: 253 }),
+    externalTrafficPolicy: StringEnum(['Cluster', 'Local'], {
+      description: 'externalTrafficPolicy of a NodePort or LoadBalancer Service; Local keeps viewers’ source IPs.',
+    }),
+  },
+  { description: 'The Service <name> that exposes the stream.', additionalProperties: false, default: {} },
+);
+
+const ResourceList = Type.Record(Type.String(), Quantity({ description: 'A quantity.' }), {
+  description: 'Quantities by resource name (cpu, memory).',
+  maxProperties: 8,
+});
+
+const MediaMTX = Struct(
+  {
+    image: Type.String({
+      description: `MediaMTX image. Must be MediaMTX ${MEDIAMTX_VERSION}-compatible: the operator renders configuration for that version.`,
+      default: DEFAULT_MEDIAMTX_IMAGE,
+      minLength: 1,
+      maxLength: 512,
+    }),
+    logLevel: StringEnum(['error', 'warn', 'info', 'debug'], { description: 'MediaMTX log level.', default: 'info' }),
+    resources: Struct(
+      { requests: ResourceList, limits: ResourceList },
+      { description: 'Compute resources of the mediamtx container.', additionalProperties: false },
+    ),
+  },
+  { description: 'The MediaMTX server that runs the stream.', additionalProperties: false, default: {} },
+);
+
+export const LiveStreamSpec = Struct(
+  {
+    path: Type.String({
+      description:
+        'MediaMTX path of the stream, as it appears in ingest and playback URLs. Defaults to live/<metadata.name>.',
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[0-9a-zA-Z_./-]+$',
+      'x-kubernetes-validations': [
+        {
+          rule: "!self.startsWith('/') && !self.endsWith('/') && !self.contains('//') && !self.matches('(^|/)[.]{1,2}(/|$)')",
+          message:
+            'spec.path must not start or end with "/", contain "//", or have "." or ".." segments (MediaMTX rejects such path names)',
+        },
+      ],
+    }),
+    ingest: Ingest,
+    playback: Playback,
+    recording: Recording,
+    service: ServiceSpec,
+    mediamtx: MediaMTX,
+  },
+  { description: 'Desired state of the stream.', additionalProperties: false, default: {} },
+);
+
+const Condition = Type.Object(
+  {
+    type: Type.String({
+      description: 'Type of the condition: Ready, Reconciled, SecretsResolved, Live.',
+      maxLength: 316,
+    }),
+    status: StringEnum(['True', 'False', 'Unknown'], { description: 'Status of the condition.' }),
+    observedGeneration: Type.Optional(
+      Type.Integer({ description: 'metadata.generation the condition was computed from.', minimum: 0 }),
+    ),
+    lastTransitionTime: Type.String({ description: 'When the status last changed.', format: 'date-time' }),
+    reason: Type.String({ description: 'Machine-readable CamelCase reason.', maxLength: 1024 }),
+    message: Type.String({ description: 'Human-readable explanation.', maxLength: 32768 }),
+  },
+  {
+    description: 'A condition of the LiveStream.',
+    required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'],
+  },
+);
+
+const Url = (description: string) => Type.String({ description });
+
+export const LiveStreamStatus = Struct(
+  {
+    observedGeneration: Type.Integer({ description: 'metadata.generation last reconciled.', minimum: 0 }),
+    phase: StringEnum(['Pending', 'Ready', 'Live', 'Degraded', 'Failed'], {
+      description:
+        'Summary: Pending (being set up), Ready (accepting a publisher), Live (a publisher is online), Degraded (running with a problem), Failed (cannot run until the spec or a Secret is fixed).',
+    }),
+    conditions: Type.Array(Condition, {
+      description: 'Conditions of the LiveStream.',
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    }),
+    path: Type.String({ description: 'MediaMTX path of the stream.' }),
+    live: Type.Boolean({ description: 'A publisher is online.' }),
+    viewers: Type.Integer({ description: 'Readers currently playing the stream.', minimum: 0 }),
+    ingest: Struct(
+      {
+        rtmp: Struct(
+          {
+            server: Url('RTMP server URL (OBS "Server").'),
+            streamKey: Type.String({
+              description: 'Stream key without the token: OBS "Stream Key" is <streamKey>?token=<publish token>.',
+            }),
+          },
+          { description: 'RTMP ingest.' },
+        ),
+        srt: Url('SRT ingest URL without the passphrase-free streamid token part.'),
+        rtsp: Url('RTSP ingest URL.'),
+        webrtc: Url('WHIP ingest URL.'),
+        publishTokenSecretRef: Struct(
+          { name: Type.String({ description: 'Secret name.' }), key: Type.String({ description: 'Secret key.' }) },
+          { description: 'The Secret key that holds the publish token (status never contains the token).' },
+        ),
+      },
+      { description: 'Where a streamer publishes.' },
+    ),
+    playback: Struct(
+      {
+        hls: Url('HLS playlist URL.'),
+        webrtc: Url('WebRTC (WHEP) page URL.'),
+        rtsp: Url('RTSP playback URL.'),
+        srt: Url('SRT playback URL.'),
+      },
+      { description: 'Where viewers play the stream.' },
+    ),
+    recording: Struct(
+      { claimName: Type.String({ description: 'PersistentVolumeClaim holding recordings.' }) },
+      { description: 'Where recordings are written.' },
+    ),
+  },
+  { description: 'Observed state of the stream.' },
+);
+
+export type LiveStreamSpec = Static<typeof LiveStreamSpec>;
+export type LiveStreamStatus = Static<typeof LiveStreamStatus>;
+export type Condition = Static<typeof Condition>;
+export type Phase = NonNullable<LiveStreamStatus['phase']>;
+
+export interface LiveStream {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: string;
+  };
+  spec: LiveStreamSpec;
+  status?: LiveStreamStatus;
+}
+
+/** Root-level rules: the name becomes a Service name (DNS-1035) and prefixes child names. */
+export const ROOT_RULES = [
+  {
+    rule: "self.metadata.name.size() <= 52 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+    message:
+      'metadata.name must start with a letter, contain only lowercase letters, digits and "-", and be at most 52 characters (it names the stream’s Service and Deployment)',
+  },
+];
+
+type Defaulted<T> = T extends (infer U)[]
+  ? Defaulted<U>[]
+  : T extends object
+    ? { [K in keyof T]-?: Defaulted<T[K]> }
+    : T;
+
+/** The fields that always have a value after defaulting; optional ones stay optional. */
+export type ResolvedSpec = Omit<LiveStreamSpec, 'path'> & {
+  path: string;
+  ingest: Required<Pick<LiveStreamSpec, 'ingest'>>['ingest'] & { protocols: IngestProtocol[] };
+  playback: Omit<NonNullable<LiveStreamSpec['playback']>, 'protocols' | 'access' | 'allowedOrigins'> & {
+    protocols: PlaybackProtocol[];
+    access: 'public' | 'jwt';
+    allowedOrigins: string[];
+  };
+  recording: Defaulted<Omit<NonNullable<LiveStreamSpec['recording']>, 'storage'>> & {
+    storage: { size: string; storageClassName?: string };
+  };
+  service: NonNullable<LiveStreamSpec['service']> & { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer' };
+  mediamtx: NonNullable<LiveStreamSpec['mediamtx']> & { image: string; logLevel: string };
+};
+
+/**
+ * Applies the schema defaults exactly as the API server does, plus the one default a static schema cannot
+ * express (path = live/<name>), so renderers never see a hole.
+ */
+export function resolveSpec(name: string, spec: LiveStreamSpec | undefined): ResolvedSpec {
+  const withDefaults = Value.Default(LiveStreamSpec, structuredClone(spec ?? {})) as LiveStreamSpec;
+  return { ...withDefaults, path: withDefaults.path ?? `live/${name}` } as ResolvedSpec;
+}

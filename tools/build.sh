@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Builds the local control plane (and MediaMTX) from Go modules into a version-keyed cache
+# outside the repo, building only what is missing.
+#
+#   tools/build.sh [--paths] [family ...]     families: kube etcd kwok helm mediamtx (default: all)
+#
+# Prints one "family=<dir>" line per family at the end (the harness reads these).
+# --paths prints those lines without building anything.
+# VSTREAM_CACHE (default ~/.cache/vstream) holds bin/<family>-<version>-<key>/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+cache=${VSTREAM_CACHE:-$HOME/.cache/vstream}
+export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
+
+paths_only=0
+families=()
+for a in "$@"; do
+  case $a in
+    --paths) paths_only=1 ;;
+    kube|etcd|kwok|helm|mediamtx) families+=("$a") ;;
+    *) echo "unknown argument: $a" >&2; exit 2 ;;
+  esac
+done
+[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx)
+
+gover=$(go env GOVERSION)
+modversion() { # family module -> pinned version from go.mod
+  (cd "$here/$1" && go mod edit -json) | node -e '
+    const m = JSON.parse(require("fs").readFileSync(0));
+    const r = m.Require.find((x) => x.Path === process.argv[1]);
+    console.log(r ? r.Version : "");' "$2"
+}
+key() { # family -> short hash of everything that determines its binaries
+  { echo "$gover"; cat "$here/build.sh" "$here/$1"/go.mod "$here/$1"/go.sum "$here/$1"/*.go "$here/$1"/hlsjs-version 2>/dev/null; } |
+    sha256sum | cut -c1-12
+}
+version_of() {
+  case $1 in
+    kube) modversion kube k8s.io/kubernetes ;;
+    etcd) modversion etcd go.etcd.io/etcd/server/v3 ;;
+    kwok) modversion kwok sigs.k8s.io/kwok ;;
+    helm) modversion helm helm.sh/helm/v3 ;;
+    mediamtx) modversion mediamtx github.com/bluenviron/mediamtx ;;
+  esac
+}
+dir_of() { echo "$cache/bin/$1-$(version_of "$1")-$(key "$1")"; }
+
+build_kube() { # $1 = out dir
+  local v; v=$(version_of kube)
+  local minor=${v#v1.}; minor=${minor%%.*}
+  local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  # /version must report the real gitVersion: helm's kubeVersion checks parse it as semver.
+  local ld="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+    ld+=" -X $pkg.gitCommit=0000000000000000000000000000000000000000 -X $pkg.buildDate=$date"
+  done
+  (cd "$here/kube" && go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" -o "$1/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
+}
+build_etcd() {
+  local v; v=$(version_of etcd)
+  (cd "$here/etcd" && go build -trimpath -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$v" -o "$1/etcd" go.etcd.io/etcd/server/v3)
+}
+build_kwok() {
+  local v; v=$(version_of kwok)
+  (cd "$here/kwok" && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${v#v}" -o "$1/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  # kwok has no built-in stages: ship upstream's "fast" node and pod stages beside the binary.
+  local mod; mod=$(cd "$here/kwok" && go mod download -json sigs.k8s.io/kwok | node -pe 'JSON.parse(require("fs").readFileSync(0)).Dir')
+  local s=$mod/kustomize/stage
+  { for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+      pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      cat "$s/$f"; echo "---"; done; } > "$1/stages.yaml"
+}
+build_helm() {
+  local v; v=$(version_of helm)
+  (cd "$here/helm" && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=36" \
+    -o "$1/helm" helm.sh/helm/v3/cmd/helm)
+}
+build_mediamtx() {
+  # The module zip lacks two files upstream's `go generate` downloads: hls.min.js (from the
+  # hls.js npm package, already verified by package-lock.json's integrity hash) and VERSION.
+  local v; v=$(version_of mediamtx)
+  local mod; mod=$(cd "$here/mediamtx" && go mod download -json "github.com/bluenviron/mediamtx@$v" | node -pe 'JSON.parse(require("fs").readFileSync(0)).Dir')
+  local want; want=$(sed 's/^v//' "$mod/internal/servers/hls/hlsjsdownloader/VERSION")
+  local hlsjs=$root/node_modules/hls.js
+  if [ ! -f "$hlsjs/dist/hls.min.js" ]; then echo "hls.js is not installed: run npm ci first" >&2; return 1; fi
+  local have; have=$(node -pe "require('$hlsjs/package.json').version")
+  [ "$have" = "$want" ] && [ "$(cat "$here/mediamtx/hlsjs-version")" = "$want" ] ||
+    { echo "MediaMTX $v wants hls.js $want; package.json has $have, tools/mediamtx/hlsjs-version has $(cat "$here/mediamtx/hlsjs-version")" >&2; return 1; }
+  local src; src=$(mktemp -d)
+  cp -r "$mod/." "$src/" && chmod -R u+w "$src"
+  cp "$hlsjs/dist/hls.min.js" "$src/internal/servers/hls/hls.min.js"
+  echo "$v" > "$src/internal/core/VERSION"
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$1/mediamtx" .)
+  rm -rf "$src"
+}
+
+for f in "${families[@]}"; do
+  d=$(dir_of "$f")
+  if [ $paths_only = 0 ] && [ ! -f "$d/.complete" ]; then
+    echo "[tools] building $f $(version_of "$f") into $d (cold builds take minutes; later runs reuse it)" >&2
+    start=$(date +%s)
+    tmp="$d.partial"; rm -rf "$tmp"; mkdir -p "$tmp"
+    "build_$f" "$tmp"
+    touch "$tmp/.complete"; rm -rf "$d"; mv "$tmp" "$d"
+    echo "[tools] built $f in $(( $(date +%s) - start ))s: $(du -sh "$d" | cut -f1)" >&2
+  elif [ $paths_only = 0 ]; then
+    echo "[tools] $f $(version_of "$f") is cached in $d" >&2
+  fi
+  echo "$f=$d"
+done
