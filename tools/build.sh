@@ -32,7 +32,7 @@ modversion() { # family module -> pinned version from go.mod
     console.log(r ? r.Version : "");' "$2"
 }
 key() { # family -> short hash of everything that determines its binaries
-  { echo "$gover"; cat "$here/build.sh" "$here/$1"/go.mod "$here/$1"/go.sum "$here/$1"/*.go "$here/$1"/hlsjs-version 2>/dev/null; } |
+  { echo "$gover"; declare -f "build_$1"; cat "$here/$1"/go.mod "$here/$1"/go.sum "$here/$1"/*.go "$here/$1"/hlsjs-version 2>/dev/null; } |
     sha256sum | cut -c1-12
 }
 version_of() {
@@ -69,9 +69,10 @@ build_kwok() {
   # kwok has no built-in stages: ship upstream's "fast" node and pod stages beside the binary.
   local mod; mod=$(cd "$here/kwok" && go mod download -json sigs.k8s.io/kwok | node -pe 'JSON.parse(require("fs").readFileSync(0)).Dir')
   local s=$mod/kustomize/stage
-  { for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+  local sf
+  { for sf in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
       pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
-      cat "$s/$f"; echo "---"; done; } > "$1/stages.yaml"
+      cat "$s/$sf"; echo "---"; done; } > "$1/stages.yaml"
 }
 build_helm() {
   local v; v=$(version_of helm)

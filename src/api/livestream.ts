@@ -107,7 +107,7 @@ const Jwt = withRules(
       message: 'spec.playback.jwt needs keysSecretRef or jwksURL to verify viewer tokens',
     },
     {
-      rule: "duration(self.clockSkew) <= duration('5m')",
+      rule: "!has(self.clockSkew) || duration(self.clockSkew) <= duration('5m')",
       message: 'spec.playback.jwt.clockSkew must be at most 5m',
       fieldPath: '.clockSkew',
     },
@@ -148,7 +148,7 @@ const Playback = withRules(
   ),
   [
     {
-      rule: "self.access != 'jwt' || has(self.jwt)",
+      rule: "!has(self.access) || self.access != 'jwt' || has(self.jwt)",
       message: 'spec.playback.jwt is required when spec.playback.access is jwt',
       fieldPath: '.jwt',
       reason: 'FieldValueRequired',
@@ -208,12 +208,12 @@ const Recording = withRules(
   ),
   [
     {
-      rule: "duration(self.segmentDuration) >= duration('1s') && duration(self.segmentDuration) <= duration('24h')",
+      rule: "!has(self.segmentDuration) || (duration(self.segmentDuration) >= duration('1s') && duration(self.segmentDuration) <= duration('24h'))",
       message: 'spec.recording.segmentDuration must be between 1s and 24h',
       fieldPath: '.segmentDuration',
     },
     {
-      rule: "duration(self.retention) == duration('0s') || duration(self.retention) >= duration(self.segmentDuration)",
+      rule: "!has(self.retention) || !has(self.segmentDuration) || duration(self.retention) == duration('0s') || duration(self.retention) >= duration(self.segmentDuration)",
       message: 'spec.recording.retention must be 0s (keep forever) or at least spec.recording.segmentDuration',
       fieldPath: '.retention',
     },
@@ -226,7 +226,7 @@ const ServiceSpec = Struct(
       description: 'Type of the Service that exposes ingest and playback ports.',
       default: 'ClusterIP',
     }),
-    annotations: Type.Record(Type.String(), Type.String(), {
+    annotations: Type.Record(Type.String(), Type.String({ description: 'An annotation value.' }), {
       description: 'Annotations for the Service, e.g. for a cloud load balancer.',
       maxProperties: 64,
     }),

@@ -1,0 +1,24 @@
+// `npm test`: everything CI runs, in order of cost, stopping at the first failure.
+// 1. generated files fresh  2. lint/format  3. type-check  4. system packages and Go-built tools  5. vitest (all projects)
+import { spawnSync } from 'node:child_process';
+import { ensureSystemPackages } from './system-deps.ts';
+
+function step(title: string, cmd: string, args: string[]): void {
+  const start = Date.now();
+  console.log(`\n== ${title}: ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  const secs = ((Date.now() - start) / 1000).toFixed(1);
+  if (r.status !== 0) {
+    console.error(`== ${title} failed after ${secs}s`);
+    process.exit(r.status ?? 1);
+  }
+  console.log(`== ${title} ok (${secs}s)`);
+}
+
+const extra = process.argv.slice(2);
+step('generated files are fresh', 'node', ['scripts/gen-crd.ts', '--check']);
+step('lint and format', 'biome', ['check', '.']);
+step('type-check', 'tsc', ['-p', 'tsconfig.json']);
+ensureSystemPackages();
+step('build local control plane and MediaMTX (cached)', 'bash', ['tools/build.sh']);
+step('tests', 'vitest', ['run', ...extra]);

@@ -1,0 +1,173 @@
+// A small untyped REST client over @kubernetes/client-node's KubeConfig (auth, TLS, proxies) and undici.
+// Why not the generated clients: their ObjectSerializer drops every field it has no model for (CRD defaults,
+// x-kubernetes-* extensions) and rewrites timestamps into Dates, so what we apply would not be what we rendered,
+// and SSA on /status needs the apply-patch content type they do not pick.
+import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { type Dispatcher, fetch } from 'undici';
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+    managedFields?: unknown[];
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+export interface ObjectList {
+  metadata: { resourceVersion: string; continue?: string };
+  items: KubeObject[];
+}
+
+/** A failed API call. The message carries the API server's reason and message, never the request body. */
+export class KubeError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const isNotFound = (e: unknown) => e instanceof KubeError && e.status === 404;
+export const isConflict = (e: unknown) => e instanceof KubeError && e.status === 409;
+
+const PLURALS: Record<string, string> = {
+  ConfigMap: 'configmaps',
+  Secret: 'secrets',
+  Service: 'services',
+  Deployment: 'deployments',
+  PersistentVolumeClaim: 'persistentvolumeclaims',
+  Pod: 'pods',
+  LiveStream: 'livestreams',
+  Lease: 'leases',
+  Event: 'events',
+  Namespace: 'namespaces',
+  CustomResourceDefinition: 'customresourcedefinitions',
+};
+
+/** /api/v1/namespaces/ns/configmaps[/name] or /apis/group/version/... for a kind we know. */
+export function resourcePath(apiVersion: string, kind: string, namespace?: string, name?: string): string {
+  const plural = PLURALS[kind];
+  if (!plural) throw new Error(`no plural known for kind ${kind}`);
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  return `${base}${namespace ? `/namespaces/${namespace}` : ''}/${plural}${name ? `/${encodeURIComponent(name)}` : ''}`;
+}
+
+export const objectPath = (o: KubeObject) => resourcePath(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name);
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export class Kube {
+  readonly server: string;
+  /** Count of mutating requests sent (tests and benchmarks read it). */
+  writes = 0;
+
+  constructor(readonly kc: KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    this.server = cluster.server.replace(/\/$/, '');
+  }
+
+  private async context(url: string, method: HttpMethod): Promise<RequestContext> {
+    const ctx = new RequestContext(url, method);
+    await this.kc.applySecurityAuthentication(ctx);
+    return ctx;
+  }
+
+  url(path: string, query?: RequestOptions['query']): string {
+    const u = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
+    return u.toString();
+  }
+
+  async raw(method: HttpMethod, path: string, opts: RequestOptions = {}) {
+    const url = this.url(path, opts.query);
+    const ctx = await this.context(url, method);
+    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
+    if (method !== HttpMethod.GET) this.writes++;
+    return fetch(url, {
+      method,
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+      signal: opts.signal ?? AbortSignal.timeout(30_000),
+    });
+  }
+
+  async request<T>(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.raw(method, path, opts);
+    const text = await res.text();
+    if (!res.ok) {
+      let reason = res.statusText;
+      let message = text.slice(0, 2000);
+      try {
+        const status = JSON.parse(text) as { reason?: string; message?: string };
+        reason = status.reason ?? reason;
+        message = status.message ?? message;
+      } catch {}
+      throw new KubeError(res.status, reason, `${method} ${path}: ${res.status} ${reason}: ${message}`);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T = KubeObject>(path: string, query?: RequestOptions['query']) {
+    return this.request<T>(HttpMethod.GET, path, { query });
+  }
+
+  async getOrUndefined<T = KubeObject>(path: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  list(path: string, query?: RequestOptions['query']) {
+    return this.request<ObjectList>(HttpMethod.GET, path, { query });
+  }
+
+  create<T = KubeObject>(obj: KubeObject, query?: RequestOptions['query']) {
+    const path = resourcePath(obj.apiVersion, obj.kind, obj.metadata.namespace);
+    return this.request<T>(HttpMethod.POST, path, { body: obj, query });
+  }
+
+  delete(path: string, query?: RequestOptions['query']) {
+    return this.request<unknown>(HttpMethod.DELETE, path, { query });
+  }
+
+  /** Server-side apply of a whole object, or of its status when subresource is 'status'. */
+  apply<T = KubeObject>(obj: KubeObject, fieldManager: string, opts: { force?: boolean; subresource?: 'status' } = {}) {
+    const path = objectPath(obj) + (opts.subresource ? `/${opts.subresource}` : '');
+    return this.request<T>(HttpMethod.PATCH, path, {
+      body: obj,
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager, force: opts.force ?? true, fieldValidation: 'Strict' },
+    });
+  }
+
+  mergePatch<T = KubeObject>(path: string, body: unknown) {
+    return this.request<T>(HttpMethod.PATCH, path, { body, contentType: 'application/merge-patch+json' });
+  }
+}
+
+export { HttpMethod };

@@ -1,0 +1,149 @@
+// spec -> mediamtx.yml (for MEDIAMTX_VERSION) and the sidecar's auth.json. Pure, and never given a secret:
+// secrets reach the pod only as mounted files the sidecar reads.
+import { stringify } from 'yaml';
+import { MEDIAMTX_VERSION, type ResolvedSpec } from '../api/livestream.ts';
+import { unknownKeys } from '../mediamtx/keys.ts';
+import { AUTH_HOOK_PORT, enabledServers, MEDIAMTX_API_PORT, MEDIAMTX_METRICS_PORT } from './ports.ts';
+
+export const CONFIG_DIR = '/config';
+export const RECORDINGS_DIR = '/recordings';
+export const SECRETS_DIR = '/var/run/vstream';
+
+export const secretFiles = {
+  publish: `${SECRETS_DIR}/publish`,
+  jwt: `${SECRETS_DIR}/jwt`,
+  internal: `${SECRETS_DIR}/internal`,
+};
+
+/** Global keys whose change MediaMTX applies from a file reload without a pod restart and without dropping a publisher. */
+export const HOT_GLOBAL_KEYS = ['logLevel', 'hlsAllowOrigins', 'webrtcAllowOrigins'] as const;
+
+export function mediamtxConfig(spec: ResolvedSpec): Record<string, unknown> {
+  const on = enabledServers(spec);
+  const rec = spec.recording;
+  const config: Record<string, unknown> = {
+    logLevel: spec.mediamtx.logLevel,
+    logDestinations: ['stdout'],
+    logStructured: true,
+    readTimeout: '10s',
+    writeTimeout: '10s',
+    // Every publish/read/api/metrics attempt is decided by the sidecar on loopback. The exclude list is explicit
+    // because its default changed in 1.20.1 (it used to leave api and metrics unauthenticated).
+    authMethod: 'http',
+    authHTTPAddress: `http://127.0.0.1:${AUTH_HOOK_PORT}/auth`,
+    authHTTPExclude: [],
+    api: true,
+    apiAddress: `:${MEDIAMTX_API_PORT}`,
+    metrics: true,
+    metricsAddress: `:${MEDIAMTX_METRICS_PORT}`,
+    pprof: false,
+    playback: false,
+    rtsp: on.has('rtsp'),
+    // UDP transport cannot cross a Service's NAT; TCP interleaved always can.
+    rtspTransports: ['tcp'],
+    rtspEncryption: 'no',
+    rtspAddress: ':8554',
+    rtspAuthMethods: ['basic'],
+    rtmp: on.has('rtmp'),
+    rtmpEncryption: 'no',
+    rtmpAddress: ':1935',
+    hls: on.has('hls'),
+    hlsAddress: ':8888',
+    hlsAllowOrigins: spec.playback.allowedOrigins,
+    hlsVariant: 'lowLatency',
+    webrtc: on.has('webrtc'),
+    webrtcAddress: ':8889',
+    webrtcAllowOrigins: spec.playback.allowedOrigins,
+    webrtcLocalUDPAddress: ':8189',
+    webrtcLocalTCPAddress: '',
+    webrtcIPsFromInterfaces: true,
+    webrtcAdditionalHosts: [],
+    srt: on.has('srt'),
+    srtAddress: ':8890',
+    // MoQ writes a self-signed cert to the working directory and is not offered by the API.
+    moq: false,
+    paths: {
+      // An explicit (non-regexp) path: it exists from startup, so its metrics appear before a publisher does,
+      // and every other path is refused before MediaMTX even asks the sidecar.
+      [spec.path]: {
+        source: 'publisher',
+        overridePublisher: false,
+        record: rec.enabled,
+        recordPath: `${RECORDINGS_DIR}/%path/%Y-%m-%d_%H-%M-%S-%f`,
+        recordFormat: rec.format,
+        recordSegmentDuration: rec.segmentDuration,
+        recordDeleteAfter: rec.retention,
+      },
+    },
+  };
+  const bad = unknownKeys(config, MEDIAMTX_VERSION);
+  if (bad.length) throw new Error(`renderer emitted keys MediaMTX ${MEDIAMTX_VERSION} rejects: ${bad.join(', ')}`);
+  return config;
+}
+
+/** The part of the config whose change needs a new pod: everything but paths and the hot-reloadable globals. */
+export function restartRelevantConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...config };
+  delete copy.paths;
+  for (const k of HOT_GLOBAL_KEYS) delete copy[k];
+  return copy;
+}
+
+// MediaMTX parses YAML 1.1, where a bare `no` is a boolean: render with 1.1 quoting rules and no anchors.
+const YAML_OPTIONS = { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false } as const;
+
+export function mediamtxYaml(config: Record<string, unknown>): string {
+  return `# Rendered by vstream for MediaMTX ${MEDIAMTX_VERSION}. Edits are overwritten.\n${stringify(config, YAML_OPTIONS)}`;
+}
+
+/** What the auth sidecar enforces. File paths only: the sidecar reads (and watches) the secrets themselves. */
+export interface AuthConfig {
+  path: string;
+  publish: { tokenFile: string };
+  read: {
+    access: 'public' | 'jwt';
+    jwt?: {
+      issuer: string;
+      audience: string;
+      algorithms?: string[];
+      clockSkewSeconds: number;
+      keysFile?: string;
+      jwksURL?: string;
+    };
+  };
+  api: { tokenFile: string };
+  metrics: { allow: boolean };
+}
+
+export function authConfig(spec: ResolvedSpec, publishKey: string): AuthConfig {
+  const jwt = spec.playback.jwt;
+  return {
+    path: spec.path,
+    publish: { tokenFile: `${secretFiles.publish}/${publishKey}` },
+    read: {
+      access: spec.playback.access,
+      ...(spec.playback.access === 'jwt' && jwt
+        ? {
+            jwt: {
+              issuer: jwt.issuer,
+              audience: jwt.audience ?? 'vstream',
+              ...(jwt.algorithms?.length ? { algorithms: jwt.algorithms } : {}),
+              clockSkewSeconds: durationSeconds(jwt.clockSkew ?? '30s'),
+              ...(jwt.keysSecretRef ? { keysFile: `${secretFiles.jwt}/${jwt.keysSecretRef.key ?? 'jwks.json'}` } : {}),
+              ...(jwt.jwksURL ? { jwksURL: jwt.jwksURL } : {}),
+            },
+          }
+        : {}),
+    },
+    api: { tokenFile: `${secretFiles.internal}/api-token` },
+    // Metrics carry no secrets and are served only on the ClusterIP metrics Service; Prometheus sends no credential.
+    metrics: { allow: true },
+  };
+}
+
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+export function durationSeconds(d: string): number {
+  let total = 0;
+  for (const m of d.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(m[1]) * UNIT_SECONDS[m[2]!]!;
+  return total;
+}

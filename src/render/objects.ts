@@ -1,0 +1,264 @@
+// spec + resolved inputs -> the Kubernetes objects one LiveStream owns. Pure: no I/O, no clock, no randomness.
+import { createHash } from 'node:crypto';
+import { API_VERSION, KIND, type LiveStream, type ResolvedSpec, resolveSpec } from '../api/livestream.ts';
+import {
+  type AuthConfig,
+  authConfig,
+  CONFIG_DIR,
+  mediamtxConfig,
+  mediamtxYaml,
+  RECORDINGS_DIR,
+  restartRelevantConfig,
+  secretFiles,
+} from './mediamtx-config.ts';
+import { commonLabels, names, selectorLabels } from './names.ts';
+import { AUTH_METRICS_PORT, MEDIAMTX_METRICS_PORT, metricsPorts, type PortSpec, publicPorts } from './ports.ts';
+
+export interface RenderOptions {
+  /** Image of the auth sidecar (the operator's own image: it runs `vstream auth`). */
+  sidecarImage: string;
+}
+
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; [k: string]: unknown };
+  [k: string]: unknown;
+};
+
+export interface RenderedStream {
+  spec: ResolvedSpec;
+  configMap: K8sObject;
+  deployment: K8sObject;
+  service: K8sObject;
+  metricsService: K8sObject;
+  /** Present when recording is enabled. Never deleted by the controller; reclaimPolicy decides its owner reference. */
+  recordings?: K8sObject;
+  /** Where the sidecar reads the publish token from (the user's Secret or the generated one). */
+  publishSecret: { name: string; key: string; generated: boolean };
+  auth: AuthConfig;
+}
+
+export const RESTART_HASH_ANNOTATION = 'vstream.io/restart-hash';
+export const CONFIG_FILE = 'mediamtx.yml';
+export const AUTH_FILE = 'auth.json';
+const UID = 65532;
+
+export function ownerReference(ls: LiveStream) {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: ls.metadata.name,
+    uid: ls.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function contentHash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+function meta(ls: LiveStream, name: string, owned = true) {
+  return {
+    name,
+    namespace: ls.metadata.namespace,
+    labels: commonLabels(ls.metadata.name),
+    ...(owned ? { ownerReferences: [ownerReference(ls)] } : {}),
+  };
+}
+
+const containerPorts = (ports: PortSpec[]) =>
+  ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol }));
+const restricted = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStream {
+  const name = ls.metadata.name;
+  const n = names(name);
+  const spec = resolveSpec(name, ls.spec);
+  const userRef = spec.ingest.publishTokenSecretRef;
+  const publishSecret = userRef
+    ? { name: userRef.name, key: userRef.key ?? 'token', generated: false }
+    : { name: n.publishSecret, key: 'token', generated: true };
+  const config = mediamtxConfig(spec);
+  const auth = authConfig(spec, publishSecret.key);
+  const ports = publicPorts(spec);
+
+  const configMap: K8sObject = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: meta(ls, n.configMap),
+    data: { [CONFIG_FILE]: mediamtxYaml(config), [AUTH_FILE]: `${JSON.stringify(auth, null, 2)}\n` },
+  };
+
+  const jwtRef = spec.playback.access === 'jwt' ? spec.playback.jwt?.keysSecretRef : undefined;
+  const secretVolume = (volName: string, secretName: string, key: string) => ({
+    name: volName,
+    secret: { secretName, items: [{ key, path: key }], defaultMode: 0o440 },
+  });
+  const volumes: unknown[] = [
+    // A directory mount, never subPath: kubelet swaps the ..data symlink and MediaMTX hot-reloads the file.
+    { name: 'config', configMap: { name: n.configMap } },
+    { name: 'work', emptyDir: { sizeLimit: '64Mi' } },
+    secretVolume('publish-token', publishSecret.name, publishSecret.key),
+    secretVolume('internal', n.internalSecret, 'api-token'),
+    ...(jwtRef ? [secretVolume('jwt-keys', jwtRef.name, jwtRef.key ?? 'jwks.json')] : []),
+    ...(spec.recording.enabled ? [{ name: 'recordings', persistentVolumeClaim: { claimName: n.recordings } }] : []),
+  ];
+
+  const probePort = ports.find((p) => p.protocol === 'TCP')?.name ?? 'metrics';
+  const mediamtx = {
+    name: 'mediamtx',
+    image: spec.mediamtx.image,
+    args: [`${CONFIG_DIR}/${CONFIG_FILE}`],
+    workingDir: '/work',
+    ports: containerPorts([...ports, { name: 'metrics', port: MEDIAMTX_METRICS_PORT, protocol: 'TCP' }]),
+    // MediaMTX sends every HTTP request, probes included, through the auth hook; a TCP probe needs no credential.
+    startupProbe: { tcpSocket: { port: probePort }, periodSeconds: 2, failureThreshold: 30 },
+    readinessProbe: { tcpSocket: { port: probePort }, periodSeconds: 5 },
+    livenessProbe: { tcpSocket: { port: probePort }, periodSeconds: 10, failureThreshold: 6 },
+    resources: spec.mediamtx.resources ?? { requests: { cpu: '100m', memory: '64Mi' } },
+    securityContext: restricted,
+    volumeMounts: [
+      { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+      { name: 'work', mountPath: '/work' },
+      ...(spec.recording.enabled ? [{ name: 'recordings', mountPath: RECORDINGS_DIR }] : []),
+    ],
+  };
+  const sidecar = {
+    name: 'auth',
+    image: opts.sidecarImage,
+    args: ['auth', '--config', `${CONFIG_DIR}/${AUTH_FILE}`],
+    ports: containerPorts([{ name: 'auth-metrics', port: AUTH_METRICS_PORT, protocol: 'TCP' }]),
+    readinessProbe: { httpGet: { path: '/readyz', port: 'auth-metrics' }, periodSeconds: 5 },
+    livenessProbe: { httpGet: { path: '/healthz', port: 'auth-metrics' }, periodSeconds: 10, failureThreshold: 6 },
+    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    securityContext: restricted,
+    volumeMounts: [
+      { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+      { name: 'publish-token', mountPath: secretFiles.publish, readOnly: true },
+      { name: 'internal', mountPath: secretFiles.internal, readOnly: true },
+      ...(jwtRef ? [{ name: 'jwt-keys', mountPath: secretFiles.jwt, readOnly: true }] : []),
+    ],
+  };
+
+  const deployment: K8sObject = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(ls, n.deployment),
+    spec: {
+      replicas: 1,
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selectorLabels(name) },
+      // A ReadWriteOnce recordings volume cannot be attached to two pods at once.
+      strategy: spec.recording.enabled
+        ? { type: 'Recreate' }
+        : { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: {
+        metadata: {
+          labels: commonLabels(name),
+          annotations: { [RESTART_HASH_ANNOTATION]: contentHash(restartRelevantConfig(config)) },
+        },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: UID,
+            runAsGroup: UID,
+            fsGroup: UID,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          terminationGracePeriodSeconds: 30,
+          containers: [mediamtx, sidecar],
+          volumes,
+        },
+      },
+    },
+  };
+
+  const servicePorts = (ps: PortSpec[]) =>
+    ps.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: p.protocol }));
+  const svc = spec.service;
+  const external = svc.type !== 'ClusterIP';
+  const service: K8sObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { ...meta(ls, n.service), ...(svc.annotations ? { annotations: svc.annotations } : {}) },
+    spec: {
+      type: svc.type,
+      selector: selectorLabels(name),
+      ports: servicePorts(ports),
+      // HLS and WHEP sessions live in one pod; keep a viewer on the pod that holds its session.
+      sessionAffinity: 'ClientIP',
+      ...(svc.type === 'LoadBalancer' && svc.loadBalancerClass ? { loadBalancerClass: svc.loadBalancerClass } : {}),
+      ...(external && svc.externalTrafficPolicy ? { externalTrafficPolicy: svc.externalTrafficPolicy } : {}),
+    },
+  };
+  const metricsService: K8sObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(ls, n.metricsService),
+    spec: { type: 'ClusterIP', selector: selectorLabels(name), ports: servicePorts(metricsPorts) },
+  };
+
+  const recordings: K8sObject | undefined = spec.recording.enabled
+    ? {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        // Retain: no owner reference, so garbage collection never reaches the recordings.
+        metadata: meta(ls, n.recordings, spec.recording.reclaimPolicy === 'Delete'),
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: spec.recording.storage.size } },
+          ...(spec.recording.storage.storageClassName
+            ? { storageClassName: spec.recording.storage.storageClassName }
+            : {}),
+        },
+      }
+    : undefined;
+
+  return {
+    spec,
+    configMap,
+    deployment,
+    service,
+    metricsService,
+    ...(recordings ? { recordings } : {}),
+    publishSecret,
+    auth,
+  };
+}
+
+/** The generated publish-token Secret. The token comes from the caller (the controller's random source). */
+export function publishSecretObject(ls: LiveStream, token: string): K8sObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(ls, names(ls.metadata.name).publishSecret),
+    type: 'Opaque',
+    stringData: { token },
+  };
+}
+
+/** The Secret holding the credential the controller uses for the MediaMTX control API. */
+export function internalSecretObject(ls: LiveStream, apiToken: string): K8sObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(ls, names(ls.metadata.name).internalSecret),
+    type: 'Opaque',
+    stringData: { 'api-token': apiToken },
+  };
+}
+
+/** Children in apply order: config before the pods that mount it. */
+export function childObjects(r: RenderedStream): K8sObject[] {
+  return [r.configMap, ...(r.recordings ? [r.recordings] : []), r.service, r.metricsService, r.deployment];
+}

@@ -1,0 +1,158 @@
+// Invalid LiveStreams and the field each rejection must name. The unit tests evaluate the CEL ones with a CEL
+// interpreter; the integration tests send every one of them to a real kube-apiserver.
+export interface InvalidCase {
+  title: string;
+  name?: string;
+  spec: Record<string, unknown>;
+  /** Substrings the API server's error must contain (the field, and the message for CEL rules). */
+  expect: string[];
+  /** Enforced by a CEL rule (vs. by the OpenAPI schema: enum, pattern, bounds, list type). */
+  cel: boolean;
+}
+
+const jwt = { issuer: 'https://id.example.com', keysSecretRef: { name: 'viewer-keys' } };
+
+export const INVALID: InvalidCase[] = [
+  {
+    title: 'empty ingest protocols',
+    spec: { ingest: { protocols: [] } },
+    expect: ['spec.ingest.protocols'],
+    cel: false,
+  },
+  {
+    title: 'duplicate ingest protocol',
+    spec: { ingest: { protocols: ['rtmp', 'rtmp'] } },
+    expect: ['spec.ingest.protocols[1]', 'Duplicate'],
+    cel: false,
+  },
+  {
+    title: 'unknown ingest protocol',
+    spec: { ingest: { protocols: ['hls'] } },
+    expect: ['spec.ingest.protocols[0]', 'Unsupported value'],
+    cel: false,
+  },
+  {
+    title: 'duplicate playback protocol',
+    spec: { playback: { protocols: ['hls', 'hls'] } },
+    expect: ['spec.playback.protocols[1]', 'Duplicate'],
+    cel: false,
+  },
+  {
+    title: 'unknown access mode',
+    spec: { playback: { access: 'private' } },
+    expect: ['spec.playback.access'],
+    cel: false,
+  },
+  {
+    title: 'jwt access without jwt settings',
+    spec: { playback: { access: 'jwt' } },
+    expect: ['spec.playback.jwt', 'spec.playback.jwt is required when spec.playback.access is jwt'],
+    cel: true,
+  },
+  {
+    title: 'jwt settings without keys',
+    spec: { playback: { access: 'jwt', jwt: { issuer: 'https://id.example.com' } } },
+    expect: ['spec.playback.jwt', 'needs keysSecretRef or jwksURL'],
+    cel: true,
+  },
+  {
+    title: 'jwt without issuer',
+    spec: { playback: { access: 'jwt', jwt: { keysSecretRef: { name: 'k' } } } },
+    expect: ['spec.playback.jwt.issuer', 'Required'],
+    cel: false,
+  },
+  {
+    title: 'plain-http JWKS URL',
+    spec: { playback: { access: 'jwt', jwt: { ...jwt, jwksURL: 'http://id.example.com/jwks' } } },
+    expect: ['spec.playback.jwt.jwksURL'],
+    cel: false,
+  },
+  {
+    title: 'alg none',
+    spec: { playback: { access: 'jwt', jwt: { ...jwt, algorithms: ['none'] } } },
+    expect: ['spec.playback.jwt.algorithms[0]'],
+    cel: false,
+  },
+  {
+    title: 'clock skew too large',
+    spec: { playback: { access: 'jwt', jwt: { ...jwt, clockSkew: '1h' } } },
+    expect: ['spec.playback.jwt.clockSkew', 'at most 5m'],
+    cel: true,
+  },
+  {
+    title: 'origin with a path',
+    spec: { playback: { allowedOrigins: ['https://example.com/page'] } },
+    expect: ['spec.playback.allowedOrigins[0]'],
+    cel: false,
+  },
+  {
+    title: 'segment longer than 24h',
+    spec: { recording: { enabled: true, segmentDuration: '25h', retention: '0s' } },
+    expect: ['spec.recording.segmentDuration', 'between 1s and 24h'],
+    cel: true,
+  },
+  {
+    title: 'retention shorter than a segment',
+    spec: { recording: { enabled: true, segmentDuration: '1h', retention: '30m' } },
+    expect: ['spec.recording.retention', 'at least spec.recording.segmentDuration'],
+    cel: true,
+  },
+  {
+    title: 'duration with a day unit',
+    spec: { recording: { retention: '7d' } },
+    expect: ['spec.recording.retention'],
+    cel: false,
+  },
+  {
+    title: 'unknown record format',
+    spec: { recording: { format: 'mkv' } },
+    expect: ['spec.recording.format'],
+    cel: false,
+  },
+  {
+    title: 'bad storage size',
+    spec: { recording: { storage: { size: 'lots' } } },
+    expect: ['spec.recording.storage.size'],
+    cel: false,
+  },
+  {
+    title: 'unknown reclaim policy',
+    spec: { recording: { reclaimPolicy: 'Recycle' } },
+    expect: ['spec.recording.reclaimPolicy'],
+    cel: false,
+  },
+  { title: 'path with a dot segment', spec: { path: 'live/../admin' }, expect: ['spec.path', 'segments'], cel: true },
+  {
+    title: 'path ending with a slash',
+    spec: { path: 'live/' },
+    expect: ['spec.path', 'must not start or end'],
+    cel: true,
+  },
+  { title: 'path with a regexp prefix', spec: { path: '~^.*$' }, expect: ['spec.path'], cel: false },
+  {
+    title: 'unknown service type',
+    spec: { service: { type: 'ExternalName' } },
+    expect: ['spec.service.type'],
+    cel: false,
+  },
+  {
+    title: 'name too long for a Service',
+    name: `a${'b'.repeat(60)}`,
+    spec: {},
+    expect: ['metadata.name', 'at most 52'],
+    cel: true,
+  },
+  {
+    title: 'name starting with a digit',
+    name: '1stream',
+    spec: {},
+    expect: ['metadata.name', 'start with a letter'],
+    cel: true,
+  },
+  {
+    title: 'unknown mediamtx log level',
+    spec: { mediamtx: { logLevel: 'trace' } },
+    expect: ['spec.mediamtx.logLevel'],
+    cel: false,
+  },
+];
