@@ -94,7 +94,7 @@ build_mediamtx() {
   local src; src=$(mktemp -d)
   cp -r "$mod/." "$src/" && chmod -R u+w "$src"
   cp "$hlsjs/dist/hls.min.js" "$src/internal/servers/hls/hls.min.js"
-  echo "$v" > "$src/internal/core/VERSION"
+  printf "%s" "$v" > "$src/internal/core/VERSION"
   (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$1/mediamtx" .)
   rm -rf "$src"
 }

@@ -32,12 +32,12 @@ export interface ObjectList {
 
 /** A failed API call. The message carries the API server's reason and message, never the request body. */
 export class KubeError extends Error {
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-    message: string,
-  ) {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string) {
     super(message);
+    this.status = status;
+    this.reason = reason;
   }
 }
 
@@ -80,7 +80,10 @@ export class Kube {
   /** Count of mutating requests sent (tests and benchmarks read it). */
   writes = 0;
 
-  constructor(readonly kc: KubeConfig) {
+  readonly kc: KubeConfig;
+
+  constructor(kc: KubeConfig) {
+    this.kc = kc;
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/$/, '');

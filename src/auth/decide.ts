@@ -1,0 +1,219 @@
+// request in -> decision out. The only I/O-free-but-async part is JWT verification (jose's API is async).
+import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import type { AuthConfig } from '../render/mediamtx-config.ts';
+import type { JwtKeys, TokenSet } from './keys.ts';
+import type { RemoteJwks } from './remote-jwks.ts';
+import type { AuthRequest } from './request.ts';
+
+export interface Decision {
+  allow: boolean;
+  /** HTTP status for MediaMTX: any 2xx allows. 401 when credentials are missing or wrong, 403 when valid but not allowed. */
+  status: 200 | 400 | 401 | 403;
+  reason: string;
+}
+
+/** Everything a decision depends on; swapped atomically when a file changes. */
+export interface AuthState {
+  config: AuthConfig;
+  publishTokens?: TokenSet;
+  apiTokens?: TokenSet;
+  jwtKeys?: JwtKeys;
+  remote?: RemoteJwks;
+  jwtCache: JwtCache;
+}
+
+const allow = (reason: string): Decision => ({ allow: true, status: 200, reason });
+const deny = (status: 400 | 401 | 403, reason: string): Decision => ({ allow: false, status, reason });
+
+/** Our own claim: the stream paths a viewer token is good for ("*" for all streams of the issuer). */
+export const PATHS_CLAIM = 'vstream.io/paths';
+/** MediaMTX's claim (authJWTClaimKey default), accepted so existing tokens keep working. */
+export const MEDIAMTX_CLAIM = 'mediamtx_permissions';
+
+/** Every place a client can put a credential, in MediaMTX's precedence order, de-duplicated. */
+export function credentialCandidates(req: AuthRequest): string[] {
+  const out = [req.token, req.password];
+  if (req.query) {
+    const q = new URLSearchParams(req.query);
+    out.push(q.get('token') ?? '', q.get('jwt') ?? '');
+  }
+  return [...new Set(out.filter((c) => c.length > 0))];
+}
+
+export async function decide(req: AuthRequest, state: AuthState, nowSeconds = Date.now() / 1000): Promise<Decision> {
+  const { config } = state;
+  switch (req.action) {
+    case 'metrics':
+      return config.metrics.allow ? allow('metrics_allowed') : deny(403, 'metrics_disabled');
+    case 'pprof':
+      return deny(403, 'pprof_disabled');
+    case 'api': {
+      const creds = credentialCandidates(req);
+      if (!creds.length) return deny(401, 'no_credentials');
+      if (!state.apiTokens) return deny(401, 'api_token_unavailable');
+      return state.apiTokens.matches(creds) ? allow('api_token') : deny(401, 'bad_api_token');
+    }
+    case 'publish': {
+      if (req.path !== config.path) return deny(403, 'wrong_path');
+      const creds = credentialCandidates(req);
+      if (!creds.length) return deny(401, 'no_credentials');
+      if (!state.publishTokens) return deny(401, 'publish_token_unavailable');
+      return state.publishTokens.matches(creds) ? allow('publish_token') : deny(401, 'bad_publish_token');
+    }
+    case 'read':
+    case 'playback': {
+      if (req.path !== config.path) return deny(403, 'wrong_path');
+      if (config.read.access === 'public') return allow('public');
+      const creds = credentialCandidates(req).filter(looksLikeJwt);
+      if (!creds.length) return deny(401, 'no_credentials');
+      let last: Decision = deny(401, 'invalid_jwt');
+      for (const jwt of creds) {
+        const d = await decideJwt(jwt, req, state, nowSeconds);
+        if (d.allow) return d;
+        last = d;
+      }
+      return last;
+    }
+    default:
+      return deny(400, 'unknown_action');
+  }
+}
+
+const looksLikeJwt = (s: string) => s.length < 8192 && /^[\w-]+\.[\w-]+\.[\w-]*$/.test(s);
+
+async function decideJwt(jwt: string, req: AuthRequest, state: AuthState, now: number): Promise<Decision> {
+  const cfg = state.config.read.jwt;
+  if (!cfg) return deny(401, 'jwt_not_configured');
+  let payload = state.jwtCache.get(jwt, now);
+  if (!payload) {
+    const verified = await verify(jwt, state, now);
+    if ('reason' in verified) return deny(401, verified.reason);
+    payload = verified.payload;
+    state.jwtCache.set(jwt, payload, now);
+  }
+  // exp/nbf are re-checked on every use: a cached token must not outlive its validity.
+  const skew = cfg.clockSkewSeconds;
+  if (typeof payload.exp === 'number' && now > payload.exp + skew) return deny(401, 'jwt_expired');
+  if (typeof payload.nbf === 'number' && now + skew < payload.nbf) return deny(401, 'jwt_not_yet_valid');
+  return pathAllowed(payload, req.action, req.path) ? allow('jwt') : deny(403, 'jwt_wrong_path');
+}
+
+async function verify(
+  jwt: string,
+  state: AuthState,
+  now: number,
+): Promise<{ payload: JWTPayload } | { reason: string }> {
+  const cfg = state.config.read.jwt!;
+  const options = {
+    issuer: cfg.issuer,
+    audience: cfg.audience,
+    clockTolerance: cfg.clockSkewSeconds,
+    currentDate: new Date(now * 1000),
+    requiredClaims: ['exp'],
+  };
+  let reason = 'jwt_keys_unavailable';
+  const keys = state.jwtKeys;
+  if (keys) {
+    try {
+      const r =
+        keys.kind === 'hmac'
+          ? await jwtVerify(jwt, keys.secret, { ...options, algorithms: keys.algorithms })
+          : await jwtVerify(jwt, keys.getKey, { ...options, algorithms: keys.algorithms });
+      return { payload: r.payload };
+    } catch (e) {
+      reason = jwtFailure(e);
+    }
+  }
+  const remote = state.remote?.current();
+  if (remote) {
+    try {
+      return { payload: (await jwtVerify(jwt, remote.getKey, { ...options, algorithms: remote.algorithms })).payload };
+    } catch (e) {
+      reason = jwtFailure(e);
+      // A key we have not seen may have been published since the last fetch: refresh in the background.
+      if (e instanceof joseErrors.JWKSNoMatchingKey) state.remote?.refreshSoon();
+    }
+  }
+  return { reason };
+}
+
+function jwtFailure(e: unknown): string {
+  if (e instanceof joseErrors.JWTExpired) return 'jwt_expired';
+  if (e instanceof joseErrors.JWTClaimValidationFailed) {
+    if (e.claim === 'nbf') return 'jwt_not_yet_valid';
+    if (e.claim === 'iss') return 'jwt_wrong_issuer';
+    if (e.claim === 'aud') return 'jwt_wrong_audience';
+    return `jwt_bad_${e.claim.replace(/\W/g, '_')}`;
+  }
+  if (e instanceof joseErrors.JOSEAlgNotAllowed) return 'jwt_alg_not_allowed';
+  if (e instanceof joseErrors.JWSSignatureVerificationFailed) return 'jwt_bad_signature';
+  if (e instanceof joseErrors.JWKSNoMatchingKey) return 'jwt_unknown_key';
+  if (e instanceof joseErrors.JWSInvalid || e instanceof joseErrors.JWTInvalid) return 'jwt_malformed';
+  return 'invalid_jwt';
+}
+
+function pathAllowed(payload: JWTPayload, action: string, path: string): boolean {
+  const ours = payload[PATHS_CLAIM];
+  if (Array.isArray(ours) && ours.some((p) => p === '*' || p === path)) return true;
+  let perms = payload[MEDIAMTX_CLAIM];
+  if (typeof perms === 'string') {
+    try {
+      perms = JSON.parse(perms);
+    } catch {
+      return false;
+    }
+  }
+  if (!Array.isArray(perms)) return false;
+  return perms.some((p: unknown) => {
+    if (!p || typeof p !== 'object') return false;
+    const { action: a, path: pp } = p as { action?: unknown; path?: unknown };
+    if (a !== action) return false;
+    if (pp === undefined || pp === '') return true;
+    if (typeof pp !== 'string') return false;
+    if (pp.startsWith('~')) return safeRegExp(pp.slice(1))?.test(path) ?? false;
+    return pp === path;
+  });
+}
+
+function safeRegExp(source: string): RegExp | undefined {
+  if (source.length > 256) return undefined;
+  try {
+    return new RegExp(source);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Verified JWT payloads by token, so a player that re-authenticates does not pay for a signature check again.
+ * Bounded, cleared on every key change, and never trusted for exp/nbf (decideJwt re-checks those).
+ */
+export class JwtCache {
+  private readonly entries = new Map<string, { payload: JWTPayload; until: number }>();
+  private readonly max: number;
+  private readonly ttlSeconds: number;
+
+  constructor(max = 10_000, ttlSeconds = 60) {
+    this.max = max;
+    this.ttlSeconds = ttlSeconds;
+  }
+
+  get(token: string, now: number): JWTPayload | undefined {
+    const e = this.entries.get(token);
+    if (!e) return undefined;
+    if (e.until < now) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return e.payload;
+  }
+
+  set(token: string, payload: JWTPayload, now: number): void {
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { payload, until: now + this.ttlSeconds });
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}

@@ -1,0 +1,46 @@
+// `vstream auth`: the sidecar process.
+import type { Logger } from 'pino';
+import { createLogger } from '../log/logger.ts';
+import { AUTH_HOOK_PORT, AUTH_METRICS_PORT } from '../render/ports.ts';
+import { authMetrics, hookServer, opsServer, recordReload } from './server.ts';
+import { AuthStateStore } from './state.ts';
+
+export interface AuthOptions {
+  config: string;
+  listen?: string;
+  opsListen?: string;
+  log?: Logger;
+}
+
+const hostPort = (s: string) => {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i) || '0.0.0.0', port: Number(s.slice(i + 1)) };
+};
+
+export async function runAuth(opts: AuthOptions) {
+  const log = opts.log ?? createLogger('auth');
+  const metrics = authMetrics();
+  const store = new AuthStateStore(opts.config, log, recordReload(metrics));
+  await store.init();
+  store.watch();
+  const hook = hookServer(store, metrics, log);
+  const ops = opsServer(store, metrics);
+  // The hook listens on loopback only: it is MediaMTX's, inside the pod, and nobody else's.
+  const hookAddr = await hook.listen(hostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
+  const opsAddr = await ops.listen(hostPort(opts.opsListen ?? `0.0.0.0:${AUTH_METRICS_PORT}`));
+  log.info(
+    {
+      hook: hookAddr,
+      ops: opsAddr,
+      path: store.state.config.path,
+      access: store.state.config.read.access,
+      ready: store.ready,
+    },
+    'auth sidecar listening',
+  );
+  const close = async () => {
+    store.close();
+    await Promise.all([hook.close(), ops.close()]);
+  };
+  return { hook, ops, store, metrics, close, hookAddr, opsAddr };
+}

@@ -1,0 +1,108 @@
+// The sidecar's two HTTP servers: the hook MediaMTX calls (loopback only) and /metrics + health for kubelet
+// and Prometheus. Each is a fastify instance with its own plugins, so neither can see the other's routes.
+import fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { type Decision, decide } from './decide.ts';
+import { type AuthRequest, authRequestSchema, MAX_BODY_BYTES } from './request.ts';
+import type { AuthStateStore, ReloadEvent } from './state.ts';
+
+export function authMetrics(registry = new Registry()) {
+  collectDefaultMetrics({ register: registry, prefix: 'vstream_auth_process_' });
+  return {
+    registry,
+    decisions: new Counter({
+      name: 'vstream_auth_decisions_total',
+      help: 'Authentication decisions by MediaMTX action, protocol, result and reason.',
+      labelNames: ['action', 'protocol', 'result', 'reason'] as const,
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'vstream_auth_decision_seconds',
+      help: 'Time to decide one request, from parsed body to decision.',
+      labelNames: ['action'] as const,
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+      registers: [registry],
+    }),
+    reloads: new Counter({
+      name: 'vstream_auth_key_reloads_total',
+      help: 'Reloads of the config and secret files by source and result; a failed reload keeps the last good value.',
+      labelNames: ['source', 'result'] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type AuthMetrics = ReturnType<typeof authMetrics>;
+
+export const recordReload = (m: AuthMetrics) => (e: ReloadEvent) =>
+  m.reloads.inc({ source: e.source, result: e.ok ? 'ok' : 'error' });
+
+/** POST /auth, as MediaMTX calls it. Decisions are logged without any credential: no token, password or query. */
+export function hookServer(store: AuthStateStore, metrics: AuthMetrics, log: Logger): FastifyInstance {
+  const app = fastify({
+    bodyLimit: MAX_BODY_BYTES,
+    disableRequestLogging: true,
+    logger: false,
+    return503OnClosing: true,
+    // No type coercion: a number where MediaMTX sends a string is a malformed request, not a string.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+  const denyMalformed = (reason: string) => {
+    metrics.decisions.inc({ action: 'unknown', protocol: 'unknown', result: 'deny', reason });
+    return reason;
+  };
+  app.setErrorHandler((err: { statusCode?: number }, _req, reply) => {
+    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 400;
+    const reason = denyMalformed(status === 413 ? 'body_too_large' : 'malformed_request');
+    log.info({ decision: 'deny', reason }, 'auth');
+    void reply.code(status).send();
+  });
+  app.setNotFoundHandler((_req, reply) => void reply.code(404).send());
+  app.post<{ Body: AuthRequest }>('/auth', { schema: { body: authRequestSchema } }, async (req, reply) => {
+    const start = process.hrtime.bigint();
+    const body = req.body;
+    let d: Decision;
+    try {
+      d = await decide(body, store.state);
+    } catch (e) {
+      // Deny what we cannot decide; the error text never includes the request.
+      log.error({ error: (e as Error).message }, 'decision failed');
+      d = { allow: false, status: 401, reason: 'internal_error' };
+    }
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    metrics.latency.observe({ action: body.action }, seconds);
+    metrics.decisions.inc({
+      action: body.action,
+      protocol: body.protocol || 'none',
+      result: d.allow ? 'allow' : 'deny',
+      reason: d.reason,
+    });
+    log.info(
+      {
+        decision: d.allow ? 'allow' : 'deny',
+        reason: d.reason,
+        action: body.action,
+        // The path is client-chosen (a URL path); log it only when it is the stream's own, never arbitrary text.
+        path: body.path === store.state.config.path || body.path === '' ? body.path : '(other)',
+        ip: body.ip,
+        protocol: body.protocol,
+        id: body.id,
+      },
+      'auth',
+    );
+    return reply.code(d.status).send();
+  });
+  return app;
+}
+
+export function opsServer(store: AuthStateStore, metrics: AuthMetrics): FastifyInstance {
+  const app = fastify({ logger: false, disableRequestLogging: true });
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) =>
+    store.ready ? { status: 'ready' } : reply.code(503).send({ status: 'not ready', problems: store.problems }),
+  );
+  return app;
+}
