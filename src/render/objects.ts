@@ -12,7 +12,7 @@ import {
   secretFiles,
 } from './mediamtx-config.ts';
 import { commonLabels, names, selectorLabels } from './names.ts';
-import { AUTH_METRICS_PORT, MEDIAMTX_METRICS_PORT, metricsPorts, type PortSpec, publicPorts } from './ports.ts';
+import { AUTH_METRICS_PORT, metricsPorts, type PortSpec, publicPorts } from './ports.ts';
 
 export interface RenderOptions {
   /** Image of the auth sidecar (the operator's own image: it runs `vstream auth`). */
@@ -118,7 +118,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     image: spec.mediamtx.image,
     args: [`${CONFIG_DIR}/${CONFIG_FILE}`],
     workingDir: '/work',
-    ports: containerPorts([...ports, { name: 'metrics', port: MEDIAMTX_METRICS_PORT, protocol: 'TCP' }]),
+    ports: containerPorts([...ports, ...metricsPorts.filter((p) => p.port !== AUTH_METRICS_PORT)]),
     // MediaMTX sends every HTTP request, probes included, through the auth hook; a TCP probe needs no credential.
     startupProbe: { tcpSocket: { port: probePort }, periodSeconds: 2, failureThreshold: 30 },
     readinessProbe: { tcpSocket: { port: probePort }, periodSeconds: 5 },

@@ -37,7 +37,9 @@ export function publicPorts(spec: ResolvedSpec): PortSpec[] {
   return (Object.keys(PROTOCOL_PORTS) as Server[]).filter((s) => on.has(s)).flatMap((s) => [...PROTOCOL_PORTS[s]]);
 }
 
+/** On the ClusterIP metrics Service only: never exposed by the user-facing (possibly public) Service. */
 export const metricsPorts: PortSpec[] = [
   { name: 'metrics', port: MEDIAMTX_METRICS_PORT, protocol: 'TCP' },
+  { name: 'api', port: MEDIAMTX_API_PORT, protocol: 'TCP' },
   { name: 'auth-metrics', port: AUTH_METRICS_PORT, protocol: 'TCP' },
 ];

@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+// The single `vstream` entry point.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { API_VERSION, type LiveStream, resolveSpec } from './api/livestream.ts';
+import { liveStreamCrd } from './api/crd.ts';
+import { durationSeconds } from './render/mediamtx-config.ts';
+import { Kube, resourcePath } from './kube/rest.ts';
+import { DEFAULT_IMAGE, VERSION } from './version.ts';
+
+const HELP = `vstream ${VERSION}: LiveStream operator for MediaMTX
+
+Usage: vstream <command> [options]
+
+Commands:
+  controller            run the operator (reconciles LiveStreams)
+  auth                  run the auth sidecar MediaMTX asks about every publish and read
+  token viewer          print a viewer JWT for a stream
+  token publish         print (or --rotate) a stream's publish token
+  token keygen          create a signing key pair for viewer tokens
+  crd                   print the LiveStream CustomResourceDefinition
+  version               print the version
+
+Run "vstream <command> --help" for the options of a command.`;
+
+const HELPS: Record<string, string> = {
+  controller: `Usage: vstream controller [options]
+  --kubeconfig FILE        kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --sidecar-image IMAGE    auth sidecar image injected into stream pods (default ${DEFAULT_IMAGE}, env VSTREAM_SIDECAR_IMAGE)
+  --metrics-addr HOST:PORT metrics and health (/metrics, /readyz, /livez) (default 0.0.0.0:8080)
+  --leader-elect           elect a leader with a Lease; run this with more than one replica
+  --lease-namespace NS     namespace of the Lease (default: $POD_NAMESPACE or default)
+  --concurrency N          LiveStreams reconciled in parallel (default 8)
+  --probe cluster|off      ask each stream's MediaMTX API for live/viewers (default cluster)`,
+  auth: `Usage: vstream auth --config FILE [options]
+  --config FILE            auth.json rendered by the operator (mounted from the stream's ConfigMap)
+  --listen HOST:PORT       hook address MediaMTX calls (default 127.0.0.1:9000)
+  --ops-listen HOST:PORT   /metrics, /healthz, /readyz (default 0.0.0.0:9091)`,
+  'token viewer': `Usage: vstream token viewer (--stream NS/NAME | --path PATH --issuer URL) --key FILE [options]
+  --stream NS/NAME         read path, issuer and audience from the LiveStream
+  --path PATH              the MediaMTX path (when not using --stream)
+  --issuer URL             iss claim (default: the LiveStream's spec.playback.jwt.issuer)
+  --audience AUD           aud claim (default: the LiveStream's, or "vstream")
+  --key FILE               private JWK, PKCS#8 PEM, or the HMAC secret
+  --alg ALG                signature algorithm (default from the key)
+  --ttl DURATION           lifetime, e.g. 1h, 30m (default 1h)
+  --subject SUB            sub claim (a viewer id, for logs)
+  --kubeconfig FILE`,
+  'token publish': `Usage: vstream token publish --stream NS/NAME [--rotate] [--kubeconfig FILE]
+  Prints the current publish token. --rotate writes a new one and keeps the previous one valid.`,
+  'token keygen': `Usage: vstream token keygen --private-out FILE --jwks-out FILE [--alg ES256]
+  Writes a private JWK (keep it where tokens are issued) and a public JWKS (put it in the Secret
+  spec.playback.jwt.keysSecretRef names).`,
+};
+
+function usage(cmd: string, code = 0): never {
+  (code ? console.error : console.log)(HELPS[cmd] ?? HELP);
+  process.exit(code);
+}
+
+function fail(message: string): never {
+  console.error(`vstream: ${message}`);
+  process.exit(2);
+}
+
+const loadKube = (file?: string) => {
+  const kc = new KubeConfig();
+  if (file) kc.loadFromFile(file);
+  else kc.loadFromDefault();
+  return new Kube(kc);
+};
+
+async function getStream(kube: Kube, ref: string): Promise<LiveStream> {
+  const [ns, name] = ref.includes('/') ? ref.split('/') : ['default', ref];
+  return kube.get<LiveStream>(resourcePath(API_VERSION, 'LiveStream', ns, name));
+}
+
+async function main(argv: string[]) {
+  const [cmd, sub] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') usage('', 0);
+  const name = cmd === 'token' ? `token ${sub ?? ''}` : cmd;
+  const rest = argv.slice(cmd === 'token' ? 2 : 1);
+  const parse = (options: ParseArgsOptionsConfig) => {
+    try {
+      const { values } = parseArgs({ args: rest, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true });
+      const v = values as Record<string, string | boolean | undefined>;
+      if (v.help) usage(name, 0);
+      return v;
+    } catch (e) {
+      console.error(`vstream ${name}: ${(e as Error).message}\n`);
+      usage(name, 2);
+    }
+  };
+  const s = { type: 'string' } as const;
+  switch (name) {
+    case 'version':
+      console.log(VERSION);
+      return;
+    case 'crd':
+      process.stdout.write(stringify(liveStreamCrd(), { lineWidth: 0 }));
+      return;
+    case 'controller': {
+      const v = parse({
+        kubeconfig: s,
+        'sidecar-image': s,
+        'metrics-addr': s,
+        'leader-elect': { type: 'boolean' },
+        'lease-namespace': s,
+        concurrency: s,
+        probe: s,
+      });
+      const { runController } = await import('./controller/main.ts');
+      const c = await runController({
+        ...(v.kubeconfig ? { kubeconfig: String(v.kubeconfig) } : {}),
+        sidecarImage: String(v['sidecar-image'] ?? process.env.VSTREAM_SIDECAR_IMAGE ?? DEFAULT_IMAGE),
+        ...(v['metrics-addr'] ? { metricsAddr: String(v['metrics-addr']) } : {}),
+        leaderElect: Boolean(v['leader-elect']),
+        leaseNamespace: String(v['lease-namespace'] ?? process.env.POD_NAMESPACE ?? 'default'),
+        concurrency: Number(v.concurrency ?? 8),
+        probe: v.probe === 'off' ? 'off' : 'cluster',
+      });
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(sig, () => void c.shutdown().then(() => process.exit(0)));
+      }
+      return;
+    }
+    case 'auth': {
+      const v = parse({ config: s, listen: s, 'ops-listen': s });
+      if (!v.config) usage('auth', 2);
+      const { runAuth } = await import('./auth/main.ts');
+      const a = await runAuth({
+        config: String(v.config),
+        ...(v.listen ? { listen: String(v.listen) } : {}),
+        ...(v['ops-listen'] ? { opsListen: String(v['ops-listen']) } : {}),
+      });
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void a.close().then(() => process.exit(0)));
+      return;
+    }
+    case 'token viewer': {
+      const v = parse({ stream: s, path: s, issuer: s, audience: s, key: s, alg: s, ttl: s, subject: s, kubeconfig: s });
+      if (!v.key) fail('token viewer: --key is required');
+      let path = v.path as string | undefined;
+      let issuer = v.issuer as string | undefined;
+      let audience = v.audience as string | undefined;
+      if (v.stream) {
+        const ls = await getStream(loadKube(v.kubeconfig as string | undefined), String(v.stream));
+        const spec = resolveSpec(ls.metadata.name, ls.spec);
+        path ??= spec.path;
+        issuer ??= spec.playback.jwt?.issuer;
+        audience ??= spec.playback.jwt?.audience;
+      }
+      if (!path) fail('token viewer: give --stream or --path');
+      if (!issuer) fail('token viewer: give --issuer (or a --stream with spec.playback.jwt)');
+      const { parseSigningKey, signViewerToken } = await import('./token/viewer.ts');
+      const key = await parseSigningKey(readFileSync(String(v.key), 'utf8'), v.alg as string | undefined);
+      const token = await signViewerToken({
+        paths: [path],
+        issuer,
+        audience: audience ?? 'vstream',
+        ttlSeconds: durationSeconds(String(v.ttl ?? '1h')),
+        ...(v.subject ? { subject: String(v.subject) } : {}),
+        key,
+      });
+      console.log(token);
+      return;
+    }
+    case 'token publish': {
+      const v = parse({ stream: s, rotate: { type: 'boolean' }, kubeconfig: s });
+      if (!v.stream) fail('token publish: --stream is required');
+      const kube = loadKube(v.kubeconfig as string | undefined);
+      const ls = await getStream(kube, String(v.stream));
+      const status = ls.status?.ingest?.publishTokenSecretRef;
+      const ref = { name: status?.name ?? `${ls.metadata.name}-publish`, key: status?.key ?? 'token' };
+      const path = resourcePath('v1', 'Secret', ls.metadata.namespace, ref.name);
+      const secret = await kube.get<{ data?: Record<string, string> }>(path);
+      const current = Buffer.from(secret.data?.[ref.key] ?? '', 'base64').toString('utf8');
+      if (!v.rotate) {
+        console.log(current.split('\n')[0]?.trim());
+        return;
+      }
+      const { rotateTokens } = await import('./token/viewer.ts');
+      const next = rotateTokens(current);
+      await kube.mergePatch(path, { data: { [ref.key]: Buffer.from(next).toString('base64') } });
+      console.log(next.split('\n')[0]);
+      console.error('rotated: the previous token stays valid until the next rotation');
+      return;
+    }
+    case 'token keygen': {
+      const v = parse({ alg: s, 'private-out': s, 'jwks-out': s });
+      if (!v['private-out'] || !v['jwks-out']) usage('token keygen', 2);
+      const { generateViewerKeys } = await import('./token/viewer.ts');
+      const { privateJwk, jwks } = await generateViewerKeys(String(v.alg ?? 'ES256'));
+      writeFileSync(String(v['private-out']), `${JSON.stringify(privateJwk)}\n`, { mode: 0o600 });
+      writeFileSync(String(v['jwks-out']), `${JSON.stringify(jwks)}\n`);
+      console.log(`wrote ${v['private-out']} (private, keep secret) and ${v['jwks-out']} (public JWKS)`);
+      return;
+    }
+    default:
+      console.error(`vstream: unknown command "${name.trim()}"\n`);
+      usage('', 2);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: Error) => fail(e.message));

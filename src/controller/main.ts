@@ -1,0 +1,181 @@
+// `vstream controller`: informers -> work queue -> Reconciler, behind a Lease, with metrics and health on their own
+// port. Every replica keeps warm caches; only the leader runs workers.
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import fastify from 'fastify';
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { API_VERSION, type LiveStream, PLURAL } from '../api/livestream.ts';
+import { Kube, type KubeObject } from '../kube/rest.ts';
+import { createLogger } from '../log/logger.ts';
+import { MANAGED_BY, STREAM_LABEL } from '../render/names.ts';
+import { EventRecorder } from './events.ts';
+import { Informer } from './informer.ts';
+import { LeaderElector } from './leader.ts';
+import { type ApiLocator, inClusterLocator } from './mediamtx-probe.ts';
+import { type Caches, Reconciler, type SecretInfo } from './reconcile.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export interface ControllerOptions {
+  kubeconfig?: string;
+  sidecarImage: string;
+  concurrency?: number;
+  metricsAddr?: string;
+  leaderElect?: boolean;
+  leaseNamespace?: string;
+  identity?: string;
+  /** 'cluster' (Service DNS), 'off', or a function (the local pod runner's port map). */
+  probe?: 'cluster' | 'off' | ApiLocator;
+  log?: Logger;
+  /** Informers older than this without a successful list/watch fail /livez. */
+  watchdogMs?: number;
+}
+
+const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+
+function controllerMetrics(registry: Registry) {
+  const labels = { registers: [registry] };
+  return {
+    total: new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller', labelNames: ['controller', 'result'], ...labels }),
+    errors: new Counter({ name: 'controller_runtime_reconcile_errors_total', help: 'Total number of reconciliation errors per controller', labelNames: ['controller'], ...labels }),
+    time: new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Length of time per reconciliation per controller',
+      labelNames: ['controller'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ...labels,
+    }),
+    active: new Gauge({ name: 'controller_runtime_active_workers', help: 'Number of currently used workers per controller', labelNames: ['controller'], ...labels }),
+    leader: new Gauge({ name: 'leader_election_master_status', help: 'Whether this replica is the leader (1) or not (0)', labelNames: ['name'], ...labels }),
+    phases: new Gauge({ name: 'vstream_livestreams', help: 'LiveStreams by phase', labelNames: ['phase'], ...labels }),
+  };
+}
+
+/** Keep only what the controller needs of a Secret: never its values. */
+const secretInfo = (o: KubeObject): SecretInfo => ({
+  metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion, labels: o.metadata.labels },
+  keys: Object.keys((o.data as Record<string, string> | undefined) ?? {}),
+});
+
+export async function runController(opts: ControllerOptions) {
+  const log = opts.log ?? createLogger('controller');
+  const kc = new KubeConfig();
+  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+  else kc.loadFromDefault();
+  const kube = new Kube(kc);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const m = controllerMetrics(registry);
+  const identity = opts.identity ?? `${hostname()}-${process.pid}`;
+
+  const inf = <T extends { metadata: KubeObject['metadata'] } = KubeObject>(name: string, path: string, extra: Partial<ConstructorParameters<typeof Informer<T>>[1]> = {}) =>
+    new Informer<T>(kube, { name, path, labelSelector: MANAGED, ...extra }, log);
+  const caches: Caches = {
+    streams: inf(PLURAL, `/apis/${API_VERSION}/${PLURAL}`, { labelSelector: undefined }) as Caches['streams'],
+    configMaps: inf('configmaps', '/api/v1/configmaps'),
+    deployments: inf('deployments', '/apis/apps/v1/deployments'),
+    services: inf('services', '/api/v1/services'),
+    pvcs: inf('persistentvolumeclaims', '/api/v1/persistentvolumeclaims'),
+    ownedSecrets: inf<SecretInfo>('secrets', '/api/v1/secrets', { transform: secretInfo }),
+  };
+  const informers = Object.values(caches) as unknown as Informer[];
+
+  const queue = new WorkQueue({ name: 'livestream', concurrency: opts.concurrency ?? 8, baseDelayMs: 500, maxDelayMs: 5 * 60_000, registry });
+  const keyOf = (o: { metadata: KubeObject['metadata'] }) => `${o.metadata.namespace}/${o.metadata.name}`;
+  caches.streams.on((type, obj, old) => {
+    // Status writes (ours) do not change generation: only spec, labels, annotations or deletion need a pass.
+    if (type === 'update' && old && old.metadata.generation === obj.metadata.generation && old.metadata.deletionTimestamp === obj.metadata.deletionTimestamp) return;
+    if (type !== 'delete') queue.add(keyOf(obj));
+  });
+  for (const child of [caches.configMaps, caches.deployments, caches.services, caches.pvcs, caches.ownedSecrets] as unknown as Informer[]) {
+    // Any change to a child (drift, deletion, status) re-runs its stream.
+    child.on((_type, obj) => {
+      const stream = obj.metadata.labels?.[STREAM_LABEL];
+      if (stream && obj.metadata.namespace) queue.add(`${obj.metadata.namespace}/${stream}`);
+    });
+  }
+
+  const locate: ApiLocator | undefined =
+    opts.probe === 'off' ? undefined : typeof opts.probe === 'function' ? opts.probe : inClusterLocator;
+  const reconciler = new Reconciler(kube, caches, new EventRecorder(kube, log, identity), log, {
+    sidecarImage: opts.sidecarImage,
+    ...(locate ? { locateApi: locate } : {}),
+  });
+
+  let workersRunning = false;
+  const startWorkers = () => {
+    if (workersRunning) return;
+    workersRunning = true;
+    m.leader.set({ name: 'vstream-controller' }, 1);
+    for (const ls of caches.streams.list()) queue.add(keyOf(ls));
+    queue.run(async (key) => {
+      if (!workersRunning) return undefined;
+      const end = m.time.startTimer({ controller: 'livestream' });
+      m.active.inc({ controller: 'livestream' });
+      try {
+        const r = await reconciler.reconcile(key);
+        m.total.inc({ controller: 'livestream', result: r?.requeueAfterMs !== undefined ? 'requeue_after' : 'success' });
+        return r;
+      } catch (e) {
+        m.total.inc({ controller: 'livestream', result: 'error' });
+        m.errors.inc({ controller: 'livestream' });
+        log.warn({ key, error: (e as Error).message, retries: queue.retriesOf(key) }, 'reconcile failed');
+        throw e;
+      } finally {
+        m.active.dec({ controller: 'livestream' });
+        end();
+      }
+    });
+  };
+  const stopWorkers = () => {
+    workersRunning = false;
+    m.leader.set({ name: 'vstream-controller' }, 0);
+  };
+
+  const phaseTimer = setInterval(() => {
+    const counts: Record<string, number> = { Pending: 0, Ready: 0, Live: 0, Degraded: 0, Failed: 0 };
+    for (const ls of caches.streams.list() as LiveStream[]) counts[ls.status?.phase ?? 'Pending'] = (counts[ls.status?.phase ?? 'Pending'] ?? 0) + 1;
+    for (const [phase, n] of Object.entries(counts)) m.phases.set({ phase }, n);
+  }, 5_000);
+  phaseTimer.unref();
+
+  for (const i of informers) i.start();
+
+  const watchdogMs = opts.watchdogMs ?? 10 * 60_000;
+  let elector: LeaderElector | undefined;
+  const ops = fastify({ logger: false });
+  ops.get('/metrics', async (_r, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  ops.get('/readyz', async (_r, reply) => {
+    const pending = informers.filter((i) => !i.synced).map((i) => i.name);
+    return pending.length ? reply.code(503).send({ status: 'caches not synced', pending }) : { status: 'ready' };
+  });
+  ops.get('/livez', async (_r, reply) => {
+    const now = Date.now();
+    const stale = informers.filter((i) => i.synced && now - i.lastSuccess > watchdogMs).length;
+    const leaseStale = elector?.isLeader && now - elector.lastRenew > 30_000;
+    return stale || leaseStale ? reply.code(503).send({ status: 'unhealthy', staleInformers: stale, leaseStale }) : { status: 'ok' };
+  });
+  const addr = opts.metricsAddr ?? '0.0.0.0:8080';
+  const i = addr.lastIndexOf(':');
+  const opsAddr = await ops.listen({ host: addr.slice(0, i) || '0.0.0.0', port: Number(addr.slice(i + 1)) });
+  log.info({ ops: opsAddr, identity, leaderElect: opts.leaderElect ?? false }, 'controller starting');
+
+  await Promise.all(informers.map((x) => x.waitForSync()));
+  log.info('caches synced');
+  if (opts.leaderElect) {
+    elector = new LeaderElector(kube, { namespace: opts.leaseNamespace ?? 'default', name: 'vstream-controller', identity }, log);
+    void elector.run(startWorkers, stopWorkers);
+  } else startWorkers();
+
+  const shutdown = async () => {
+    log.info('shutting down: finishing in-flight reconciles');
+    stopWorkers();
+    await queue.shutdown();
+    await elector?.release();
+    for (const x of informers) x.stop();
+    clearInterval(phaseTimer);
+    await ops.close();
+    log.info('stopped');
+  };
+  return { kube, caches, queue, registry, shutdown, opsAddr, isLeader: () => (elector ? elector.isLeader : true) };
+}

@@ -1,0 +1,30 @@
+// Asks a stream's MediaMTX control API whether a publisher is online and how many readers it has.
+import { fetch } from 'undici';
+
+export interface ProbeResult {
+  online: boolean;
+  readers: number;
+}
+
+/** Where the control API of a stream is reachable; in a cluster the metrics Service, in dev the local pod runner. */
+export type ApiLocator = (namespace: string, name: string) => string | undefined;
+
+export const inClusterLocator: ApiLocator = (namespace, name) => `http://${name}-metrics.${namespace}.svc:9997`;
+
+export async function probeMediaMTX(base: string, path: string, apiToken: string, timeoutMs = 2000): Promise<ProbeResult> {
+  const res = await fetch(`${base}/v3/paths/get/${path}`, {
+    headers: { authorization: `Bearer ${apiToken}` },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  // A configured path with no publisher is reported as 404 by some versions and as online:false by others.
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return { online: false, readers: 0 };
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new Error(`MediaMTX API answered ${res.status}`);
+  }
+  const body = (await res.json()) as { online?: boolean; ready?: boolean; readers?: unknown[] };
+  return { online: Boolean(body.online ?? body.ready), readers: body.readers?.length ?? 0 };
+}

@@ -1,0 +1,159 @@
+// observed children + probe -> LiveStream status. Pure, so every phase and condition is tested without a cluster.
+import type { Condition, LiveStream, LiveStreamStatus, Phase, ResolvedSpec } from '../api/livestream.ts';
+import type { KubeObject } from '../kube/rest.ts';
+import { names } from '../render/names.ts';
+
+export interface Problem {
+  reason: string;
+  message: string;
+}
+
+export interface Observed {
+  spec: ResolvedSpec;
+  publishSecret: { name: string; key: string };
+  renderProblem?: Problem;
+  secretProblem?: Problem;
+  applyProblem?: Problem;
+  deployment?: KubeObject;
+  service?: KubeObject;
+  /** From MediaMTX's control API; undefined when it could not be asked. */
+  probe?: { online: boolean; readers: number };
+}
+
+export function serviceHost(ls: LiveStream, service?: KubeObject): string {
+  const ingress = (service?.status as { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } | undefined)
+    ?.loadBalancer?.ingress?.[0];
+  return ingress?.ip ?? ingress?.hostname ?? `${names(ls.metadata.name).service}.${ls.metadata.namespace}.svc`;
+}
+
+function endpoints(ls: LiveStream, o: Observed): Pick<LiveStreamStatus, 'ingest' | 'playback'> {
+  const host = serviceHost(ls, o.service);
+  const path = o.spec.path;
+  const slash = path.lastIndexOf('/');
+  const [app, key] = slash < 0 ? ['', path] : [path.slice(0, slash), path.slice(slash + 1)];
+  const ing = new Set(o.spec.ingest.protocols);
+  const play = new Set(o.spec.playback.protocols);
+  return {
+    ingest: {
+      ...(ing.has('rtmp') ? { rtmp: { server: `rtmp://${host}:1935/${app}`, streamKey: key } } : {}),
+      ...(ing.has('srt') ? { srt: `srt://${host}:8890?streamid=publish:${path}` } : {}),
+      ...(ing.has('rtsp') ? { rtsp: `rtsp://${host}:8554/${path}` } : {}),
+      ...(ing.has('webrtc') ? { webrtc: `http://${host}:8889/${path}/whip` } : {}),
+      publishTokenSecretRef: { name: o.publishSecret.name, key: o.publishSecret.key },
+    },
+    playback: {
+      ...(play.has('hls') ? { hls: `http://${host}:8888/${path}/index.m3u8` } : {}),
+      ...(play.has('webrtc') ? { webrtc: `http://${host}:8889/${path}/` } : {}),
+      ...(play.has('rtsp') ? { rtsp: `rtsp://${host}:8554/${path}` } : {}),
+      ...(play.has('srt') ? { srt: `srt://${host}:8890?streamid=read:${path}` } : {}),
+    },
+  };
+}
+
+const deploymentAvailable = (d?: KubeObject) =>
+  (d?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some(
+    (c) => c.type === 'Available' && c.status === 'True',
+  ) ?? false;
+const deploymentStuck = (d?: KubeObject) =>
+  (d?.status as { conditions?: { type: string; status: string; reason?: string }[] } | undefined)?.conditions?.some(
+    (c) => c.type === 'Progressing' && c.status === 'False',
+  ) ?? false;
+
+type Cond = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
+
+export function desiredStatus(ls: LiveStream, o: Observed): Omit<LiveStreamStatus, 'conditions'> & { conditions: Cond[] } {
+  const failed = o.renderProblem ?? o.secretProblem;
+  const available = deploymentAvailable(o.deployment);
+  const live = available && o.probe?.online === true;
+  let phase: Phase;
+  if (failed) phase = 'Failed';
+  else if (o.applyProblem) phase = 'Degraded';
+  else if (live) phase = 'Live';
+  else if (available) phase = 'Ready';
+  else if (deploymentStuck(o.deployment)) phase = 'Degraded';
+  else phase = 'Pending';
+
+  const conditions: Cond[] = [
+    o.secretProblem
+      ? { type: 'SecretsResolved', status: 'False', ...o.secretProblem }
+      : { type: 'SecretsResolved', status: 'True', reason: 'Resolved', message: 'Every referenced Secret and key exists and parses.' },
+    o.renderProblem ?? o.applyProblem
+      ? { type: 'Reconciled', status: 'False', ...(o.renderProblem ?? o.applyProblem)! }
+      : { type: 'Reconciled', status: 'True', reason: 'Applied', message: 'All child objects match the spec.' },
+    available
+      ? { type: 'Ready', status: 'True', reason: 'Available', message: 'MediaMTX is running and accepting a publisher.' }
+      : {
+          type: 'Ready',
+          status: 'False',
+          reason: failed ? 'NotReconciled' : deploymentStuck(o.deployment) ? 'ProgressDeadlineExceeded' : 'Starting',
+          message: failed ? failed.message : 'Waiting for the MediaMTX Deployment to become available.',
+        },
+    o.probe === undefined
+      ? { type: 'Live', status: 'Unknown', reason: available ? 'ProbeFailed' : 'NotRunning', message: 'The MediaMTX control API was not reachable.' }
+      : live
+        ? { type: 'Live', status: 'True', reason: 'PublisherOnline', message: 'A publisher is streaming.' }
+        : { type: 'Live', status: 'False', reason: 'NoPublisher', message: 'No publisher is streaming.' },
+  ];
+  return {
+    observedGeneration: ls.metadata.generation ?? 0,
+    phase,
+    conditions,
+    path: o.spec.path,
+    live,
+    viewers: live ? (o.probe?.readers ?? 0) : 0,
+    ...endpoints(ls, o),
+    ...(o.spec.recording.enabled ? { recording: { claimName: names(ls.metadata.name).recordings } } : {}),
+  };
+}
+
+/** Adds lastTransitionTime (kept from the current status when a condition's status did not change). */
+export function withTransitions(
+  desired: ReturnType<typeof desiredStatus>,
+  current: LiveStreamStatus | undefined,
+  now: string,
+): LiveStreamStatus {
+  const prev = new Map((current?.conditions ?? []).map((c) => [c.type, c]));
+  return {
+    ...desired,
+    conditions: desired.conditions.map((c) => {
+      const p = prev.get(c.type);
+      return {
+        ...c,
+        observedGeneration: desired.observedGeneration,
+        lastTransitionTime: p && p.status === c.status ? p.lastTransitionTime : now,
+      };
+    }),
+  };
+}
+
+/** True when the current status already says everything the desired one does (so no write is needed). */
+export function statusUpToDate(desired: ReturnType<typeof desiredStatus>, current: LiveStreamStatus | undefined): boolean {
+  if (!current) return false;
+  const strip = (s: Partial<LiveStreamStatus>) => ({
+    ...s,
+    conditions: (s.conditions ?? []).map(({ lastTransitionTime: _t, observedGeneration: _g, ...rest }) => rest),
+  });
+  const c = strip(current);
+  const d = strip(desired as LiveStreamStatus);
+  return canonical(d) === canonical(c) && (current.conditions ?? []).every((x) => x.observedGeneration === desired.observedGeneration);
+}
+
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, val) =>
+    val && typeof val === 'object' && !Array.isArray(val)
+      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : val,
+  );
+}
+
+/** Every value in desired is present and equal in live (live may carry server defaults and other managers' fields). */
+export function isSubset(desired: unknown, live: unknown): boolean {
+  if (Array.isArray(desired)) {
+    return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => isSubset(d, live[i]));
+  }
+  if (desired && typeof desired === 'object') {
+    if (!live || typeof live !== 'object') return false;
+    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => isSubset(v, (live as Record<string, unknown>)[k]));
+  }
+  return desired === live;
+}

@@ -1,0 +1,175 @@
+// A keyed, de-duplicating work queue with per-key exponential backoff, requeue-after, bounded concurrency and
+// controller-runtime's guarantees: a key is never processed by two workers at once, and a key added while it is
+// being processed is processed again afterwards (once, however often it was added).
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type Result = { requeueAfterMs?: number } | undefined;
+export type Handler = (key: string) => Promise<Result>;
+
+export interface QueueOptions {
+  name: string;
+  concurrency: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  registry?: Registry;
+}
+
+export function queueMetrics(registry: Registry, name: string) {
+  const labels = ['name'] as const;
+  const opts = { registers: [registry], labelNames: labels };
+  return {
+    depth: new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', ...opts }),
+    adds: new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', ...opts }),
+    retries: new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', ...opts }),
+    latency: new Histogram({
+      name: 'workqueue_queue_duration_seconds',
+      help: 'How long in seconds an item stays in workqueue before being requested',
+      buckets: [0.001, 0.01, 0.1, 1, 10, 60],
+      ...opts,
+    }),
+    work: new Histogram({
+      name: 'workqueue_work_duration_seconds',
+      help: 'How long in seconds processing an item from workqueue takes',
+      buckets: [0.001, 0.01, 0.1, 1, 10, 60],
+      ...opts,
+    }),
+    unfinished: new Gauge({
+      name: 'workqueue_unfinished_work_seconds',
+      help: 'How many seconds of work has been done that is in progress',
+      ...opts,
+    }),
+    name,
+  };
+}
+
+export class WorkQueue {
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly addedAt = new Map<string, number>();
+  private active = 0;
+  private shuttingDown = false;
+  private idleWaiters: (() => void)[] = [];
+  private handler?: Handler;
+  private readonly opts: Required<Omit<QueueOptions, 'registry'>>;
+  private readonly m?: ReturnType<typeof queueMetrics>;
+
+  constructor(opts: QueueOptions) {
+    this.opts = { baseDelayMs: 5, maxDelayMs: 300_000, ...opts };
+    if (opts.registry) this.m = queueMetrics(opts.registry, opts.name);
+  }
+
+  get length(): number {
+    return this.queue.length;
+  }
+
+  /** Adds a key now. A no-op when it is already waiting. */
+  add(key: string): void {
+    if (this.shuttingDown) return;
+    this.m?.adds.inc({ name: this.opts.name });
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.queue.push(key);
+    this.addedAt.set(key, Date.now());
+    this.m?.depth.set({ name: this.opts.name }, this.queue.length);
+    this.pump();
+  }
+
+  /** Adds a key after a delay; an earlier pending delay for the same key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.shuttingDown) return;
+    if (ms <= 0) return this.add(key);
+    const at = Date.now() + ms;
+    const pending = this.timers.get(key);
+    if (pending && pending.at <= at) return;
+    if (pending) clearTimeout(pending.timer);
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    timer.unref();
+    this.timers.set(key, { at, timer });
+  }
+
+  /** Per-key exponential backoff: base * 2^failures, capped. */
+  addRateLimited(key: string): void {
+    const n = this.failures.get(key) ?? 0;
+    this.failures.set(key, n + 1);
+    this.m?.retries.inc({ name: this.opts.name });
+    this.addAfter(key, Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** n));
+  }
+
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  retriesOf(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  run(handler: Handler): void {
+    this.handler = handler;
+    this.pump();
+  }
+
+  private pump(): void {
+    if (!this.handler) return;
+    while (this.active < this.opts.concurrency && this.queue.length) {
+      const key = this.queue.shift()!;
+      this.queued.delete(key);
+      this.m?.depth.set({ name: this.opts.name }, this.queue.length);
+      const added = this.addedAt.get(key);
+      this.addedAt.delete(key);
+      if (added) this.m?.latency.observe({ name: this.opts.name }, (Date.now() - added) / 1000);
+      this.processing.add(key);
+      this.active++;
+      void this.process(key);
+    }
+    if (this.active === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private async process(key: string): Promise<void> {
+    const start = Date.now();
+    let result: Result;
+    let failed = false;
+    try {
+      result = await this.handler!(key);
+    } catch {
+      failed = true;
+    }
+    this.m?.work.observe({ name: this.opts.name }, (Date.now() - start) / 1000);
+    this.processing.delete(key);
+    this.active--;
+    if (failed) this.addRateLimited(key);
+    else {
+      this.forget(key);
+      if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+    }
+    if (this.dirty.delete(key)) this.add(key);
+    this.pump();
+  }
+
+  /** Resolves when nothing is queued or in flight (delayed keys do not count). */
+  idle(): Promise<void> {
+    if (this.active === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /** Stops taking work, drops pending keys, and waits for in-flight work to finish. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.queue.length = 0;
+    this.queued.clear();
+    this.dirty.clear();
+    while (this.active > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+}
