@@ -4,10 +4,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { API_VERSION, type LiveStream, resolveSpec } from './api/livestream.ts';
 import { liveStreamCrd } from './api/crd.ts';
-import { durationSeconds } from './render/mediamtx-config.ts';
+import { API_VERSION, type LiveStream, resolveSpec } from './api/livestream.ts';
 import { Kube, resourcePath } from './kube/rest.ts';
+import { durationSeconds } from './render/mediamtx-config.ts';
 import { DEFAULT_IMAGE, VERSION } from './version.ts';
 
 const HELP = `vstream ${VERSION}: LiveStream operator for MediaMTX
@@ -84,7 +84,11 @@ async function main(argv: string[]) {
   const rest = argv.slice(cmd === 'token' ? 2 : 1);
   const parse = (options: ParseArgsOptionsConfig) => {
     try {
-      const { values } = parseArgs({ args: rest, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true });
+      const { values } = parseArgs({
+        args: rest,
+        options: { ...options, help: { type: 'boolean', short: 'h' } },
+        strict: true,
+      });
       const v = values as Record<string, string | boolean | undefined>;
       if (v.help) usage(name, 0);
       return v;
@@ -135,11 +139,22 @@ async function main(argv: string[]) {
         ...(v.listen ? { listen: String(v.listen) } : {}),
         ...(v['ops-listen'] ? { opsListen: String(v['ops-listen']) } : {}),
       });
-      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void a.close().then(() => process.exit(0)));
+      for (const sig of ['SIGTERM', 'SIGINT'] as const)
+        process.once(sig, () => void a.close().then(() => process.exit(0)));
       return;
     }
     case 'token viewer': {
-      const v = parse({ stream: s, path: s, issuer: s, audience: s, key: s, alg: s, ttl: s, subject: s, kubeconfig: s });
+      const v = parse({
+        stream: s,
+        path: s,
+        issuer: s,
+        audience: s,
+        key: s,
+        alg: s,
+        ttl: s,
+        subject: s,
+        kubeconfig: s,
+      });
       if (!v.key) fail('token viewer: --key is required');
       let path = v.path as string | undefined;
       let issuer = v.issuer as string | undefined;

@@ -19,7 +19,13 @@ export class EventRecorder {
     this.dedupMs = dedupMs;
   }
 
-  async emit(ls: LiveStream, type: 'Normal' | 'Warning', reason: string, note: string, action = 'Reconcile'): Promise<void> {
+  async emit(
+    ls: LiveStream,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    note: string,
+    action = 'Reconcile',
+  ): Promise<void> {
     const k = `${ls.metadata.namespace}/${ls.metadata.name}/${ls.metadata.uid}/${reason}/${note}`;
     const last = this.recent.get(k);
     if (last && Date.now() - last < this.dedupMs) return;
@@ -38,7 +44,13 @@ export class EventRecorder {
         reason,
         type,
         note: note.slice(0, 1024),
-        regarding: { apiVersion: ls.apiVersion, kind: ls.kind, name: ls.metadata.name, namespace: ls.metadata.namespace, uid: ls.metadata.uid },
+        regarding: {
+          apiVersion: ls.apiVersion,
+          kind: ls.kind,
+          name: ls.metadata.name,
+          namespace: ls.metadata.namespace,
+          uid: ls.metadata.uid,
+        },
       });
     } catch (e) {
       this.log.warn({ error: (e as Error).message, reason }, 'cannot record event');

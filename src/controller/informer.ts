@@ -149,7 +149,10 @@ export class Informer<T extends { metadata: KubeObject['metadata'] } = KubeObjec
       if (res.status === 410) throw Object.assign(new Error('resource version too old'), { status: 410 });
       if (!res.ok || !res.body) throw Object.assign(new Error(`watch: HTTP ${res.status}`), { status: res.status });
       this.lastSuccess = Date.now();
-      const lines = createInterface({ input: Readable.fromWeb(res.body as never), crlfDelay: Number.POSITIVE_INFINITY });
+      const lines = createInterface({
+        input: Readable.fromWeb(res.body as never),
+        crlfDelay: Number.POSITIVE_INFINITY,
+      });
       for await (const line of lines) {
         if (!line) continue;
         const ev = JSON.parse(line) as { type: string; object: KubeObject & { code?: number } };

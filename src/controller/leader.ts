@@ -125,7 +125,10 @@ export class LeaderElector {
       const existing = await this.kube.getOrUndefined<Lease>(this.path);
       if (existing?.spec.holderIdentity !== this.o.identity) return;
       await this.kube.request(HttpMethod.PUT, this.path, {
-        body: { ...existing, spec: { ...existing.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime() } },
+        body: {
+          ...existing,
+          spec: { ...existing.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime() },
+        },
       });
       this.log.info('released lease');
     } catch (e) {

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import fastify from 'fastify';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { API_VERSION, type LiveStream, PLURAL } from '../api/livestream.ts';
 import { Kube, type KubeObject } from '../kube/rest.ts';
 import { createLogger } from '../log/logger.ts';
@@ -36,8 +36,18 @@ const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
 function controllerMetrics(registry: Registry) {
   const labels = { registers: [registry] };
   return {
-    total: new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller', labelNames: ['controller', 'result'], ...labels }),
-    errors: new Counter({ name: 'controller_runtime_reconcile_errors_total', help: 'Total number of reconciliation errors per controller', labelNames: ['controller'], ...labels }),
+    total: new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Total number of reconciliations per controller',
+      labelNames: ['controller', 'result'],
+      ...labels,
+    }),
+    errors: new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Total number of reconciliation errors per controller',
+      labelNames: ['controller'],
+      ...labels,
+    }),
     time: new Histogram({
       name: 'controller_runtime_reconcile_time_seconds',
       help: 'Length of time per reconciliation per controller',
@@ -45,15 +55,30 @@ function controllerMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       ...labels,
     }),
-    active: new Gauge({ name: 'controller_runtime_active_workers', help: 'Number of currently used workers per controller', labelNames: ['controller'], ...labels }),
-    leader: new Gauge({ name: 'leader_election_master_status', help: 'Whether this replica is the leader (1) or not (0)', labelNames: ['name'], ...labels }),
+    active: new Gauge({
+      name: 'controller_runtime_active_workers',
+      help: 'Number of currently used workers per controller',
+      labelNames: ['controller'],
+      ...labels,
+    }),
+    leader: new Gauge({
+      name: 'leader_election_master_status',
+      help: 'Whether this replica is the leader (1) or not (0)',
+      labelNames: ['name'],
+      ...labels,
+    }),
     phases: new Gauge({ name: 'vstream_livestreams', help: 'LiveStreams by phase', labelNames: ['phase'], ...labels }),
   };
 }
 
 /** Keep only what the controller needs of a Secret: never its values. */
 const secretInfo = (o: KubeObject): SecretInfo => ({
-  metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion, labels: o.metadata.labels },
+  metadata: {
+    name: o.metadata.name,
+    namespace: o.metadata.namespace,
+    resourceVersion: o.metadata.resourceVersion,
+    labels: o.metadata.labels,
+  },
   keys: Object.keys((o.data as Record<string, string> | undefined) ?? {}),
 });
 
@@ -68,8 +93,11 @@ export async function runController(opts: ControllerOptions) {
   const m = controllerMetrics(registry);
   const identity = opts.identity ?? `${hostname()}-${process.pid}`;
 
-  const inf = <T extends { metadata: KubeObject['metadata'] } = KubeObject>(name: string, path: string, extra: Partial<ConstructorParameters<typeof Informer<T>>[1]> = {}) =>
-    new Informer<T>(kube, { name, path, labelSelector: MANAGED, ...extra }, log);
+  const inf = <T extends { metadata: KubeObject['metadata'] } = KubeObject>(
+    name: string,
+    path: string,
+    extra: Partial<ConstructorParameters<typeof Informer<T>>[1]> = {},
+  ) => new Informer<T>(kube, { name, path, labelSelector: MANAGED, ...extra }, log);
   const caches: Caches = {
     streams: inf(PLURAL, `/apis/${API_VERSION}/${PLURAL}`, { labelSelector: undefined }) as Caches['streams'],
     configMaps: inf('configmaps', '/api/v1/configmaps'),
@@ -80,14 +108,32 @@ export async function runController(opts: ControllerOptions) {
   };
   const informers = Object.values(caches) as unknown as Informer[];
 
-  const queue = new WorkQueue({ name: 'livestream', concurrency: opts.concurrency ?? 8, baseDelayMs: 500, maxDelayMs: 5 * 60_000, registry });
+  const queue = new WorkQueue({
+    name: 'livestream',
+    concurrency: opts.concurrency ?? 8,
+    baseDelayMs: 500,
+    maxDelayMs: 5 * 60_000,
+    registry,
+  });
   const keyOf = (o: { metadata: KubeObject['metadata'] }) => `${o.metadata.namespace}/${o.metadata.name}`;
   caches.streams.on((type, obj, old) => {
     // Status writes (ours) do not change generation: only spec, labels, annotations or deletion need a pass.
-    if (type === 'update' && old && old.metadata.generation === obj.metadata.generation && old.metadata.deletionTimestamp === obj.metadata.deletionTimestamp) return;
+    if (
+      type === 'update' &&
+      old &&
+      old.metadata.generation === obj.metadata.generation &&
+      old.metadata.deletionTimestamp === obj.metadata.deletionTimestamp
+    )
+      return;
     if (type !== 'delete') queue.add(keyOf(obj));
   });
-  for (const child of [caches.configMaps, caches.deployments, caches.services, caches.pvcs, caches.ownedSecrets] as unknown as Informer[]) {
+  for (const child of [
+    caches.configMaps,
+    caches.deployments,
+    caches.services,
+    caches.pvcs,
+    caches.ownedSecrets,
+  ] as unknown as Informer[]) {
     // Any change to a child (drift, deletion, status) re-runs its stream.
     child.on((_type, obj) => {
       const stream = obj.metadata.labels?.[STREAM_LABEL];
@@ -114,7 +160,10 @@ export async function runController(opts: ControllerOptions) {
       m.active.inc({ controller: 'livestream' });
       try {
         const r = await reconciler.reconcile(key);
-        m.total.inc({ controller: 'livestream', result: r?.requeueAfterMs !== undefined ? 'requeue_after' : 'success' });
+        m.total.inc({
+          controller: 'livestream',
+          result: r?.requeueAfterMs !== undefined ? 'requeue_after' : 'success',
+        });
         return r;
       } catch (e) {
         m.total.inc({ controller: 'livestream', result: 'error' });
@@ -134,7 +183,8 @@ export async function runController(opts: ControllerOptions) {
 
   const phaseTimer = setInterval(() => {
     const counts: Record<string, number> = { Pending: 0, Ready: 0, Live: 0, Degraded: 0, Failed: 0 };
-    for (const ls of caches.streams.list() as LiveStream[]) counts[ls.status?.phase ?? 'Pending'] = (counts[ls.status?.phase ?? 'Pending'] ?? 0) + 1;
+    for (const ls of caches.streams.list() as LiveStream[])
+      counts[ls.status?.phase ?? 'Pending'] = (counts[ls.status?.phase ?? 'Pending'] ?? 0) + 1;
     for (const [phase, n] of Object.entries(counts)) m.phases.set({ phase }, n);
   }, 5_000);
   phaseTimer.unref();
@@ -153,7 +203,9 @@ export async function runController(opts: ControllerOptions) {
     const now = Date.now();
     const stale = informers.filter((i) => i.synced && now - i.lastSuccess > watchdogMs).length;
     const leaseStale = elector?.isLeader && now - elector.lastRenew > 30_000;
-    return stale || leaseStale ? reply.code(503).send({ status: 'unhealthy', staleInformers: stale, leaseStale }) : { status: 'ok' };
+    return stale || leaseStale
+      ? reply.code(503).send({ status: 'unhealthy', staleInformers: stale, leaseStale })
+      : { status: 'ok' };
   });
   const addr = opts.metricsAddr ?? '0.0.0.0:8080';
   const i = addr.lastIndexOf(':');
@@ -163,7 +215,11 @@ export async function runController(opts: ControllerOptions) {
   await Promise.all(informers.map((x) => x.waitForSync()));
   log.info('caches synced');
   if (opts.leaderElect) {
-    elector = new LeaderElector(kube, { namespace: opts.leaseNamespace ?? 'default', name: 'vstream-controller', identity }, log);
+    elector = new LeaderElector(
+      kube,
+      { namespace: opts.leaseNamespace ?? 'default', name: 'vstream-controller', identity },
+      log,
+    );
     void elector.run(startWorkers, stopWorkers);
   } else startWorkers();
 

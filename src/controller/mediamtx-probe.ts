@@ -11,7 +11,12 @@ export type ApiLocator = (namespace: string, name: string) => string | undefined
 
 export const inClusterLocator: ApiLocator = (namespace, name) => `http://${name}-metrics.${namespace}.svc:9997`;
 
-export async function probeMediaMTX(base: string, path: string, apiToken: string, timeoutMs = 2000): Promise<ProbeResult> {
+export async function probeMediaMTX(
+  base: string,
+  path: string,
+  apiToken: string,
+  timeoutMs = 2000,
+): Promise<ProbeResult> {
   const res = await fetch(`${base}/v3/paths/get/${path}`, {
     headers: { authorization: `Bearer ${apiToken}` },
     signal: AbortSignal.timeout(timeoutMs),

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { API_VERSION, KIND, type LiveStream } from '../api/livestream.ts';
 import { parseJwtKeys } from '../auth/keys.ts';
 import { isConflict, type Kube, KubeError, type KubeObject, resourcePath } from '../kube/rest.ts';
+import { names } from '../render/names.ts';
 import {
   childObjects,
   internalSecretObject,
@@ -11,7 +12,6 @@ import {
   type RenderedStream,
   renderStream,
 } from '../render/objects.ts';
-import { names } from '../render/names.ts';
 import { newPublishToken } from '../token/viewer.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
@@ -50,6 +50,7 @@ export class Reconciler {
   private readonly events: EventRecorder;
   private readonly log: Logger;
   private readonly opts: ReconcilerOptions;
+  private readonly secretWaits = new Map<string, number>();
 
   constructor(kube: Kube, caches: Caches, events: EventRecorder, log: Logger, opts: ReconcilerOptions) {
     this.kube = kube;
@@ -62,7 +63,10 @@ export class Reconciler {
   async reconcile(key: string): Promise<Result> {
     const [namespace, name] = key.split('/') as [string, string];
     const ls = this.caches.streams.get(namespace, name);
-    if (!ls || ls.metadata.deletionTimestamp) return undefined; // owned children go with it by garbage collection
+    if (!ls || ls.metadata.deletionTimestamp) {
+      this.secretWaits.delete(key);
+      return undefined; // owned children go with it by garbage collection
+    }
     const log = this.log.child({ livestream: { namespace, name }, generation: ls.metadata.generation });
 
     let rendered: RenderedStream;
@@ -78,7 +82,8 @@ export class Reconciler {
     let applyProblem: Problem | undefined;
     for (const obj of childObjects(rendered)) {
       // Without its Secrets the pod could not start; hold the Deployment back until they resolve.
-      if (obj.kind === 'Deployment' && secretProblem && !this.caches.deployments.get(namespace, obj.metadata.name)) continue;
+      if (obj.kind === 'Deployment' && secretProblem && !this.caches.deployments.get(namespace, obj.metadata.name))
+        continue;
       try {
         await this.applyIfChanged(obj as KubeObject, log);
       } catch (e) {
@@ -101,7 +106,13 @@ export class Reconciler {
     await this.writeStatus(ls, observed);
 
     if (applyProblem) throw new Error(applyProblem.message); // rate-limited retry
-    if (secretProblem) return { requeueAfterMs: 15_000 };
+    if (secretProblem) {
+      // Referenced Secrets are not watched (that would cache every Secret in the cluster): poll with backoff.
+      const n = this.secretWaits.get(key) ?? 0;
+      this.secretWaits.set(key, n + 1);
+      return { requeueAfterMs: Math.min(60_000, 1000 * 2 ** n) };
+    }
+    this.secretWaits.delete(key);
     if (this.opts.locateApi && probe !== undefined) return { requeueAfterMs: this.opts.liveResyncMs ?? 15_000 };
     return undefined;
   }
@@ -121,20 +132,32 @@ export class Reconciler {
 
   private cacheFor(kind: string): Informer | undefined {
     const c = this.caches;
-    return ({ ConfigMap: c.configMaps, Deployment: c.deployments, Service: c.services, PersistentVolumeClaim: c.pvcs } as Record<string, Informer>)[
-      kind
-    ];
+    return (
+      {
+        ConfigMap: c.configMaps,
+        Deployment: c.deployments,
+        Service: c.services,
+        PersistentVolumeClaim: c.pvcs,
+      } as Record<string, Informer>
+    )[kind];
   }
 
   private async ensureSecrets(ls: LiveStream, r: RenderedStream): Promise<Problem | undefined> {
     const ns = ls.metadata.namespace;
     const n = names(ls.metadata.name);
     // Generated Secrets are created once and never replaced: a regenerated token would cut off a live streamer.
-    if (!this.caches.ownedSecrets.get(ns, n.internalSecret)) await this.createOnce(internalSecretObject(ls, newPublishToken()) as KubeObject);
+    if (!this.caches.ownedSecrets.get(ns, n.internalSecret))
+      await this.createOnce(internalSecretObject(ls, newPublishToken()) as KubeObject);
     if (r.publishSecret.generated) {
-      if (!this.caches.ownedSecrets.get(ns, n.publishSecret)) await this.createOnce(publishSecretObject(ls, newPublishToken()) as KubeObject);
+      if (!this.caches.ownedSecrets.get(ns, n.publishSecret))
+        await this.createOnce(publishSecretObject(ls, newPublishToken()) as KubeObject);
     } else {
-      const p = await this.checkSecretKey(ns, r.publishSecret.name, r.publishSecret.key, 'spec.ingest.publishTokenSecretRef');
+      const p = await this.checkSecretKey(
+        ns,
+        r.publishSecret.name,
+        r.publishSecret.key,
+        'spec.ingest.publishTokenSecretRef',
+      );
       if (p) return p;
     }
     const jwt = r.spec.playback.access === 'jwt' ? r.spec.playback.jwt : undefined;
@@ -165,10 +188,13 @@ export class Reconciler {
     field: string,
     validate?: (text: string) => unknown,
   ): Promise<Problem | undefined> {
-    const secret = await this.kube.getOrUndefined<{ data?: Record<string, string> }>(resourcePath('v1', 'Secret', ns, name));
+    const secret = await this.kube.getOrUndefined<{ data?: Record<string, string> }>(
+      resourcePath('v1', 'Secret', ns, name),
+    );
     if (!secret) return { reason: 'SecretNotFound', message: `${field}: Secret ${ns}/${name} does not exist` };
     const value = secret.data?.[key];
-    if (value === undefined) return { reason: 'SecretKeyMissing', message: `${field}: Secret ${ns}/${name} has no key "${key}"` };
+    if (value === undefined)
+      return { reason: 'SecretKeyMissing', message: `${field}: Secret ${ns}/${name} has no key "${key}"` };
     if (validate) {
       try {
         validate(Buffer.from(value, 'base64').toString('utf8'));
@@ -205,7 +231,10 @@ export class Reconciler {
       status,
     };
     try {
-      const updated = await this.kube.apply<LiveStream>(body as unknown as KubeObject, FIELD_MANAGER, { force: true, subresource: 'status' });
+      const updated = await this.kube.apply<LiveStream>(body as unknown as KubeObject, FIELD_MANAGER, {
+        force: true,
+        subresource: 'status',
+      });
       this.caches.streams.store.set(`${ls.metadata.namespace}/${ls.metadata.name}`, updated as never);
     } catch (e) {
       if (e instanceof KubeError && e.status === 404) return; // deleted meanwhile
@@ -216,7 +245,12 @@ export class Reconciler {
       const bad = status.conditions?.find((c) => c.status === 'False' && c.type !== 'Live');
       const reason = bad?.reason ?? status.phase!;
       const note = bad?.message ?? `LiveStream is ${status.phase}`;
-      void this.events.emit(ls, warn ? 'Warning' : 'Normal', warn ? reason : status.phase!, warn ? note : `LiveStream is ${status.phase}`);
+      void this.events.emit(
+        ls,
+        warn ? 'Warning' : 'Normal',
+        warn ? reason : status.phase!,
+        warn ? note : `LiveStream is ${status.phase}`,
+      );
     }
   }
 }

@@ -61,7 +61,10 @@ const deploymentStuck = (d?: KubeObject) =>
 
 type Cond = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
-export function desiredStatus(ls: LiveStream, o: Observed): Omit<LiveStreamStatus, 'conditions'> & { conditions: Cond[] } {
+export function desiredStatus(
+  ls: LiveStream,
+  o: Observed,
+): Omit<LiveStreamStatus, 'conditions'> & { conditions: Cond[] } {
   const failed = o.renderProblem ?? o.secretProblem;
   const available = deploymentAvailable(o.deployment);
   const live = available && o.probe?.online === true;
@@ -76,12 +79,22 @@ export function desiredStatus(ls: LiveStream, o: Observed): Omit<LiveStreamStatu
   const conditions: Cond[] = [
     o.secretProblem
       ? { type: 'SecretsResolved', status: 'False', ...o.secretProblem }
-      : { type: 'SecretsResolved', status: 'True', reason: 'Resolved', message: 'Every referenced Secret and key exists and parses.' },
-    o.renderProblem ?? o.applyProblem
+      : {
+          type: 'SecretsResolved',
+          status: 'True',
+          reason: 'Resolved',
+          message: 'Every referenced Secret and key exists and parses.',
+        },
+    (o.renderProblem ?? o.applyProblem)
       ? { type: 'Reconciled', status: 'False', ...(o.renderProblem ?? o.applyProblem)! }
       : { type: 'Reconciled', status: 'True', reason: 'Applied', message: 'All child objects match the spec.' },
     available
-      ? { type: 'Ready', status: 'True', reason: 'Available', message: 'MediaMTX is running and accepting a publisher.' }
+      ? {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Available',
+          message: 'MediaMTX is running and accepting a publisher.',
+        }
       : {
           type: 'Ready',
           status: 'False',
@@ -89,7 +102,12 @@ export function desiredStatus(ls: LiveStream, o: Observed): Omit<LiveStreamStatu
           message: failed ? failed.message : 'Waiting for the MediaMTX Deployment to become available.',
         },
     o.probe === undefined
-      ? { type: 'Live', status: 'Unknown', reason: available ? 'ProbeFailed' : 'NotRunning', message: 'The MediaMTX control API was not reachable.' }
+      ? {
+          type: 'Live',
+          status: 'Unknown',
+          reason: available ? 'ProbeFailed' : 'NotRunning',
+          message: 'The MediaMTX control API was not reachable.',
+        }
       : live
         ? { type: 'Live', status: 'True', reason: 'PublisherOnline', message: 'A publisher is streaming.' }
         : { type: 'Live', status: 'False', reason: 'NoPublisher', message: 'No publisher is streaming.' },
@@ -127,7 +145,10 @@ export function withTransitions(
 }
 
 /** True when the current status already says everything the desired one does (so no write is needed). */
-export function statusUpToDate(desired: ReturnType<typeof desiredStatus>, current: LiveStreamStatus | undefined): boolean {
+export function statusUpToDate(
+  desired: ReturnType<typeof desiredStatus>,
+  current: LiveStreamStatus | undefined,
+): boolean {
   if (!current) return false;
   const strip = (s: Partial<LiveStreamStatus>) => ({
     ...s,
@@ -135,7 +156,10 @@ export function statusUpToDate(desired: ReturnType<typeof desiredStatus>, curren
   });
   const c = strip(current);
   const d = strip(desired as LiveStreamStatus);
-  return canonical(d) === canonical(c) && (current.conditions ?? []).every((x) => x.observedGeneration === desired.observedGeneration);
+  return (
+    canonical(d) === canonical(c) &&
+    (current.conditions ?? []).every((x) => x.observedGeneration === desired.observedGeneration)
+  );
 }
 
 function canonical(v: unknown): string {
@@ -153,7 +177,9 @@ export function isSubset(desired: unknown, live: unknown): boolean {
   }
   if (desired && typeof desired === 'object') {
     if (!live || typeof live !== 'object') return false;
-    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => isSubset(v, (live as Record<string, unknown>)[k]));
+    return Object.entries(desired as Record<string, unknown>).every(([k, v]) =>
+      isSubset(v, (live as Record<string, unknown>)[k]),
+    );
   }
   return desired === live;
 }

@@ -20,7 +20,11 @@ export function queueMetrics(registry: Registry, name: string) {
   return {
     depth: new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', ...opts }),
     adds: new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', ...opts }),
-    retries: new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', ...opts }),
+    retries: new Counter({
+      name: 'workqueue_retries_total',
+      help: 'Total number of retries handled by workqueue',
+      ...opts,
+    }),
     latency: new Histogram({
       name: 'workqueue_queue_duration_seconds',
       help: 'How long in seconds an item stays in workqueue before being requested',

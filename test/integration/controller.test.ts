@@ -1,0 +1,265 @@
+// The controller against a real API server with kube-controller-manager, scheduler and kwok (full tier).
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { LiveStream } from '../../src/api/livestream.ts';
+import type { runController } from '../../src/controller/main.ts';
+import { isNotFound, type KubeObject, resourcePath } from '../../src/kube/rest.ts';
+import { names } from '../../src/render/names.ts';
+import { createStream, inProcessController, logLines, streamPath, waitPhase } from '../support/controller.ts';
+import { installCrd } from '../support/crd.ts';
+import { clients, freshNamespace, waitUntil } from '../support/kube.ts';
+
+const c = clients();
+const kube = c.kube;
+let ns: string;
+let ctl: Awaited<ReturnType<typeof runController>>;
+const existing = inject('clusterTier') === 'existing';
+
+beforeAll(async () => {
+  await installCrd(kube);
+  ns = await freshNamespace(c.core, 'ctl');
+  ctl = await inProcessController();
+});
+afterAll(async () => {
+  await ctl?.shutdown();
+});
+
+const get = <T = KubeObject>(kind: string, name: string, apiVersion = 'v1') =>
+  kube.get<T>(resourcePath(apiVersion, kind, ns, name));
+const gone = async (kind: string, name: string, apiVersion = 'v1') => {
+  try {
+    await get(kind, name, apiVersion);
+    return false;
+  } catch (e) {
+    return isNotFound(e);
+  }
+};
+/** Waits until the controller has nothing queued or running, twice in a row (events may still be arriving). */
+async function settle() {
+  for (let i = 0; i < 2; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    await ctl.queue.idle();
+  }
+}
+
+describe('reconciling a LiveStream', () => {
+  it('creates every child, owned by the stream, and reports Ready with endpoints', async () => {
+    await createStream(kube, ns, 'alpha', {
+      ingest: { protocols: ['rtmp', 'srt'] },
+      playback: { protocols: ['hls', 'webrtc'] },
+    });
+    const ls = await waitPhase(kube, ns, 'alpha', 'Ready');
+    const n = names('alpha');
+    for (const [kind, name, av] of [
+      ['ConfigMap', n.configMap, 'v1'],
+      ['Service', n.service, 'v1'],
+      ['Service', n.metricsService, 'v1'],
+      ['Deployment', n.deployment, 'apps/v1'],
+      ['Secret', n.publishSecret, 'v1'],
+      ['Secret', n.internalSecret, 'v1'],
+    ] as const) {
+      const o = await get(kind, name, av);
+      expect(o.metadata.ownerReferences?.[0]).toMatchObject({
+        kind: 'LiveStream',
+        name: 'alpha',
+        uid: ls.metadata.uid,
+        controller: true,
+      });
+    }
+    expect(ls.status).toMatchObject({
+      phase: 'Ready',
+      path: 'live/alpha',
+      live: false,
+      ingest: {
+        rtmp: { server: `rtmp://alpha.${ns}.svc:1935/live`, streamKey: 'alpha' },
+        srt: `srt://alpha.${ns}.svc:8890?streamid=publish:live/alpha`,
+        publishTokenSecretRef: { name: 'alpha-publish', key: 'token' },
+      },
+      playback: { hls: `http://alpha.${ns}.svc:8888/live/alpha/index.m3u8` },
+    });
+    const conds = Object.fromEntries((ls.status?.conditions ?? []).map((x) => [x.type, x]));
+    expect(conds.Ready).toMatchObject({
+      status: 'True',
+      reason: 'Available',
+      observedGeneration: ls.metadata.generation,
+    });
+    expect(conds.Reconciled).toMatchObject({ status: 'True' });
+    expect(conds.SecretsResolved).toMatchObject({ status: 'True' });
+  });
+
+  it('makes zero write requests when nothing changed', async () => {
+    await settle();
+    const before = kube.writes;
+    const serverBefore = await serverWrites();
+    for (const ls of ctl.caches.streams.list()) ctl.queue.add(`${ls.metadata.namespace}/${ls.metadata.name}`);
+    await settle();
+    expect(kube.writes - before).toBe(0);
+    if (!existing) expect((await serverWrites()) - serverBefore).toBe(0);
+  });
+
+  it('repairs a deleted ConfigMap and a hand-edited Deployment', async () => {
+    const n = names('alpha');
+    await kube.delete(resourcePath('v1', 'ConfigMap', ns, n.configMap));
+    await waitUntil('ConfigMap restored', async () => (await get('ConfigMap', n.configMap)).data);
+    await kube.mergePatch(resourcePath('apps/v1', 'Deployment', ns, n.deployment), {
+      spec: { template: { spec: { containers: [{ name: 'mediamtx', image: 'evil.example/mediamtx:latest' }] } } },
+    });
+    await waitUntil('image restored', async () => {
+      const d = await get<{ spec: { template: { spec: { containers: { name: string; image: string }[] } } } }>(
+        'Deployment',
+        n.deployment,
+        'apps/v1',
+      );
+      return (
+        d.spec.template.spec.containers.find((x) => x.name === 'mediamtx')?.image ===
+        'docker.io/bluenviron/mediamtx:1.20.1'
+      );
+    });
+  });
+
+  it('never replaces a generated publish token', async () => {
+    const path = resourcePath('v1', 'Secret', ns, names('alpha').publishSecret);
+    const mine = Buffer.from('hand-set-token-0123456789').toString('base64');
+    await kube.mergePatch(path, { data: { token: mine } });
+    await kube.mergePatch(streamPath(ns, 'alpha'), {
+      metadata: { labels: { touched: 'yes' } },
+      spec: { playback: { allowedOrigins: ['https://a.example'] } },
+    });
+    await waitPhase(kube, ns, 'alpha', 'Ready');
+    await settle();
+    expect((await kube.get<{ data: { token: string } }>(path)).data.token).toBe(mine);
+  });
+
+  it('rolls the pod only for restart-relevant changes', async () => {
+    const hash = async () =>
+      (
+        await get<{ spec: { template: { metadata: { annotations: Record<string, string> } } } }>(
+          'Deployment',
+          'alpha',
+          'apps/v1',
+        )
+      ).spec.template.metadata.annotations['vstream.io/restart-hash'];
+    const h0 = await hash();
+    await kube.mergePatch(streamPath(ns, 'alpha'), { spec: { playback: { allowedOrigins: ['https://b.example'] } } });
+    await waitUntil('ConfigMap updated', async () =>
+      (await get<{ data: Record<string, string> }>('ConfigMap', names('alpha').configMap)).data[
+        'mediamtx.yml'
+      ]!.includes('https://b.example'),
+    );
+    expect(await hash()).toBe(h0);
+    await kube.mergePatch(streamPath(ns, 'alpha'), { spec: { ingest: { protocols: ['rtmp', 'srt', 'rtsp'] } } });
+    await waitUntil('hash changed', async () => (await hash()) !== h0);
+  });
+});
+
+describe('Secrets', () => {
+  it('reports a missing Secret as a condition, holds the Deployment back, and recovers when it appears', async () => {
+    await createStream(kube, ns, 'beta', {
+      ingest: { publishTokenSecretRef: { name: 'beta-tokens', key: 'tokens' } },
+      playback: { access: 'jwt', jwt: { issuer: 'https://id.example', keysSecretRef: { name: 'beta-viewer-keys' } } },
+    });
+    const failed = await waitPhase(kube, ns, 'beta', 'Failed');
+    const cond = failed.status?.conditions?.find((x) => x.type === 'SecretsResolved');
+    expect(cond).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
+    expect(cond?.message).toContain('spec.ingest.publishTokenSecretRef');
+    expect(await gone('Deployment', 'beta', 'apps/v1')).toBe(true);
+
+    await c.core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'beta-tokens' }, stringData: { tokens: 'beta-token-0123456789abcdef' } },
+    });
+    const bad = await waitUntil('jwt keys reported', async () => {
+      const ls = await kube.get<LiveStream>(streamPath(ns, 'beta'));
+      return ls.status?.conditions?.find(
+        (x) => x.type === 'SecretsResolved' && x.message.includes('spec.playback.jwt.keysSecretRef'),
+      );
+    });
+    expect(bad.reason).toBe('SecretNotFound');
+
+    const secretText = '{"keys": [{"kty": "RSA", "d": "PRIVATE-PART-abcdef", "n": "x", "e": "AQAB"}]}';
+    await c.core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'beta-viewer-keys' }, stringData: { 'jwks.json': secretText } },
+    });
+    const invalid = await waitUntil('invalid keys reported', async () => {
+      const ls = await kube.get<LiveStream>(streamPath(ns, 'beta'));
+      return ls.status?.conditions?.find((x) => x.type === 'SecretsResolved' && x.reason === 'SecretInvalid');
+    });
+    expect(invalid.message).toContain('public keys only');
+    expect(JSON.stringify(await kube.get(streamPath(ns, 'beta')))).not.toContain('PRIVATE-PART');
+
+    const { exportJWK, generateKeyPair } = await import('jose');
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    await kube.mergePatch(resourcePath('v1', 'Secret', ns, 'beta-viewer-keys'), {
+      stringData: { 'jwks.json': JSON.stringify({ keys: [await exportJWK(pair.publicKey)] }) },
+    });
+    await waitPhase(kube, ns, 'beta', 'Ready');
+  });
+});
+
+describe('recordings', () => {
+  it('keeps the recordings PVC after deletion under Retain, and lets it go under Delete', async () => {
+    await createStream(kube, ns, 'keep', { recording: { enabled: true, reclaimPolicy: 'Retain' } });
+    await createStream(kube, ns, 'drop', { recording: { enabled: true, reclaimPolicy: 'Delete' } });
+    await waitUntil(
+      'PVCs',
+      async () =>
+        !(await gone('PersistentVolumeClaim', 'keep-recordings')) &&
+        !(await gone('PersistentVolumeClaim', 'drop-recordings')),
+    );
+    const strategy = (await get<{ spec: { strategy: { type: string } } }>('Deployment', 'keep', 'apps/v1')).spec
+      .strategy.type;
+    expect(strategy).toBe('Recreate');
+    await kube.delete(streamPath(ns, 'keep'));
+    await kube.delete(streamPath(ns, 'drop'));
+    if (existing) return;
+    await waitUntil('Deployment of keep collected', () => gone('Deployment', 'keep', 'apps/v1'));
+    await waitUntil('drop-recordings collected', () => gone('PersistentVolumeClaim', 'drop-recordings'));
+    expect(await gone('PersistentVolumeClaim', 'keep-recordings')).toBe(false);
+  });
+});
+
+describe('secrets stay out of everything the controller writes', () => {
+  it('status, events and logs carry no token', async () => {
+    const secrets = await c.core.listNamespacedSecret({ namespace: ns });
+    const values = secrets.items
+      .flatMap((s) => Object.values(s.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8')))
+      .filter((v) => v.length >= 16);
+    expect(values.length).toBeGreaterThan(3);
+    const streams = JSON.stringify(await kube.list(streamPath(ns)));
+    const events = JSON.stringify(await kube.list(`/apis/events.k8s.io/v1/namespaces/${ns}/events`));
+    const configMaps = JSON.stringify(await kube.list(`/api/v1/namespaces/${ns}/configmaps`));
+    const logs = logLines.join('\n');
+    expect(logLines.length).toBeGreaterThan(5);
+    for (const v of values) {
+      for (const line of v.split('\n').filter((l) => l.length >= 16)) {
+        expect(streams).not.toContain(line);
+        expect(events).not.toContain(line);
+        expect(configMaps).not.toContain(line);
+        expect(logs).not.toContain(line);
+      }
+    }
+  });
+});
+
+/** Mutating requests the API server counted for the kinds only the controller writes in this namespace's test. */
+async function serverWrites(): Promise<number> {
+  const { httpsGet } = await import('../../src/dev/cluster.ts');
+  const { body } = await httpsGet(`${inject('clusterServer')}/metrics`, inject('clusterToken'));
+  let total = 0;
+  for (const line of body.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const verb = /verb="(\w+)"/.exec(line)?.[1];
+    const resource = /resource="(\w+)"/.exec(line)?.[1];
+    const sub = /subresource="(\w*)"/.exec(line)?.[1] ?? '';
+    if (!verb || !['PATCH', 'POST', 'PUT', 'DELETE', 'APPLY'].includes(verb)) continue;
+    if (
+      resource === 'livestreams' ||
+      ((resource === 'configmaps' || resource === 'services' || resource === 'deployments') &&
+        verb === 'APPLY' &&
+        sub === '')
+    ) {
+      total += Number(line.split(' ').pop());
+    }
+  }
+  return total;
+}
