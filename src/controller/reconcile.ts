@@ -113,7 +113,9 @@ export class Reconciler {
       return { requeueAfterMs: Math.min(60_000, 1000 * 2 ** n) };
     }
     this.secretWaits.delete(key);
-    if (this.opts.locateApi && probe !== undefined) return { requeueAfterMs: this.opts.liveResyncMs ?? 15_000 };
+    // Live state and viewers change without any Kubernetes event: poll them while the stream runs.
+    if (this.opts.locateApi && deployment)
+      return { requeueAfterMs: probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000 };
     return undefined;
   }
 

@@ -50,6 +50,7 @@ const PLURALS: Record<string, string> = {
   Service: 'services',
   Deployment: 'deployments',
   PersistentVolumeClaim: 'persistentvolumeclaims',
+  PersistentVolume: 'persistentvolumes',
   Pod: 'pods',
   LiveStream: 'livestreams',
   Lease: 'leases',

@@ -1,0 +1,349 @@
+// Test and dev infrastructure, not product code: does for vstream's stream pods what a kubelet would, using local
+// processes. For every Deployment the operator creates it
+//   - materialises the ConfigMap and Secret volumes as directories with kubelet's layout (files are symlinks into
+//     ..data, which points at a timestamped dir and is swapped atomically on change, so MediaMTX's hot reload and
+//     the sidecar's file watching are exercised exactly as in a pod),
+//   - backs each PersistentVolumeClaim with a directory that outlives the stream (like a PV),
+//   - starts the containers: MediaMTX (the binary built from its Go module) and `vstream auth`,
+//   - gives every port a free loopback port (MediaMTX via its MTX_* env overrides), which endpoints() reports,
+//   - restarts the "pod" when the Deployment's pod template changes, and stops it when the Deployment goes.
+// It does not emulate: the container images themselves, users/UIDs and the read-only root filesystem, resource
+// limits, probes, networking between pods, or Service load balancing (the test talks to the mapped ports).
+// Mount paths inside files (/config, /var/run/vstream, /recordings) are rewritten to the materialised dirs.
+// kwok keeps the pods' status in the API server.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Informer } from '../controller/informer.ts';
+import { type Kube, type KubeObject, resourcePath } from '../kube/rest.ts';
+import { MANAGED_BY } from '../render/names.ts';
+import { freePort } from './cluster.ts';
+import { REPO_ROOT, toolPath } from './tools.ts';
+
+interface Container {
+  name: string;
+  args?: string[];
+  ports?: { name: string; containerPort: number; protocol: string }[];
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface Volume {
+  name: string;
+  configMap?: { name: string };
+  secret?: { secretName: string; items?: { key: string; path: string }[] };
+  persistentVolumeClaim?: { claimName: string };
+  emptyDir?: object;
+}
+interface PodSpec {
+  containers: Container[];
+  volumes: Volume[];
+}
+
+export interface Endpoints {
+  /** Service port name -> local port (rtmp, hls, webrtc, rtsp, api, metrics, auth-metrics, ...). */
+  ports: Record<string, number>;
+  pids: Record<string, number>;
+  dir: string;
+}
+
+interface RunningPod {
+  templateHash: string;
+  procs: { name: string; child: ChildProcess }[];
+  endpoints: Endpoints;
+  volumeDirs: Map<string, { source: string; dir: string }>;
+  sourceDigests: Map<string, string>;
+}
+
+const ENV_FOR_PORT: Record<string, string> = {
+  rtmp: 'MTX_RTMPADDRESS',
+  rtsp: 'MTX_RTSPADDRESS',
+  hls: 'MTX_HLSADDRESS',
+  webrtc: 'MTX_WEBRTCADDRESS',
+  'webrtc-ice': 'MTX_WEBRTCLOCALUDPADDRESS',
+  srt: 'MTX_SRTADDRESS',
+  api: 'MTX_APIADDRESS',
+  metrics: 'MTX_METRICSADDRESS',
+};
+
+export class PodRunner {
+  private readonly pods = new Map<string, RunningPod>();
+  private readonly deployments: Informer;
+  private readonly configMaps: Informer;
+  private readonly secrets: Informer;
+  private readonly pvcs: Informer;
+  private readonly kube: Kube;
+  private readonly root: string;
+  private readonly log: Logger;
+  private queue = Promise.resolve();
+  private secretPoll?: NodeJS.Timeout;
+
+  constructor(kube: Kube, root: string, log: Logger) {
+    this.kube = kube;
+    this.root = root;
+    this.log = log.child({ component: 'pod-runner' });
+    const sel = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+    this.deployments = new Informer(
+      kube,
+      { name: 'runner-deployments', path: '/apis/apps/v1/deployments', labelSelector: sel },
+      log,
+    );
+    this.configMaps = new Informer(
+      kube,
+      { name: 'runner-configmaps', path: '/api/v1/configmaps', labelSelector: sel },
+      log,
+    );
+    this.secrets = new Informer(kube, { name: 'runner-secrets', path: '/api/v1/secrets' }, log);
+    this.pvcs = new Informer(
+      kube,
+      { name: 'runner-pvcs', path: '/api/v1/persistentvolumeclaims', labelSelector: sel },
+      log,
+    );
+  }
+
+  async start(): Promise<void> {
+    for (const i of [this.deployments, this.configMaps, this.secrets, this.pvcs]) {
+      i.on(() => this.sync());
+      i.start();
+    }
+    await Promise.all([
+      this.deployments.waitForSync(),
+      this.configMaps.waitForSync(),
+      this.secrets.waitForSync(),
+      this.pvcs.waitForSync(),
+    ]);
+    this.sync();
+  }
+
+  endpoints(namespace: string, name: string): Endpoints | undefined {
+    return this.pods.get(`${namespace}/${name}`)?.endpoints;
+  }
+
+  /** The directory backing a PersistentVolumeClaim (kept after the claim's stream is gone). */
+  pvcDir(namespace: string, claim: string): string {
+    return join(this.root, 'pv', namespace, claim);
+  }
+
+  private sync(): void {
+    this.queue = this.queue
+      .then(() => this.syncNow())
+      .catch((e) => this.log.error({ error: (e as Error).message }, 'sync failed'));
+  }
+
+  private async syncNow(): Promise<void> {
+    await this.provisionVolumes();
+    const want = new Map(this.deployments.list().map((d) => [`${d.metadata.namespace}/${d.metadata.name}`, d]));
+    for (const [key, pod] of this.pods) {
+      const d = want.get(key);
+      if (!d || templateHash(d) !== pod.templateHash) await this.stopPod(key);
+    }
+    for (const [key, d] of want) {
+      const pod = this.pods.get(key);
+      if (!pod) await this.startPod(key, d);
+      else this.refreshVolumes(pod, d.metadata.namespace!);
+    }
+  }
+
+  /** A local-path provisioner: a hostPath PersistentVolume per pending claim, bound through claimRef. */
+  private async provisionVolumes(): Promise<void> {
+    for (const pvc of this.pvcs.list()) {
+      const spec = pvc.spec as {
+        volumeName?: string;
+        storageClassName?: string;
+        accessModes: string[];
+        resources: { requests: { storage: string } };
+      };
+      if (spec.volumeName || pvc.metadata.deletionTimestamp) continue;
+      const ns = pvc.metadata.namespace!;
+      const name = `pv-${ns}-${pvc.metadata.name}`.slice(0, 253);
+      const dir = this.pvcDir(ns, pvc.metadata.name);
+      mkdirSync(dir, { recursive: true });
+      try {
+        await this.kube.create({
+          apiVersion: 'v1',
+          kind: 'PersistentVolume',
+          metadata: { name, labels: { 'vstream.io/local-pv': 'true' } },
+          spec: {
+            capacity: { storage: spec.resources.requests.storage },
+            accessModes: spec.accessModes,
+            persistentVolumeReclaimPolicy: 'Retain',
+            storageClassName: spec.storageClassName ?? '',
+            hostPath: { path: dir },
+            claimRef: { namespace: ns, name: pvc.metadata.name, uid: pvc.metadata.uid },
+          },
+        });
+      } catch (e) {
+        if ((e as { status?: number }).status !== 409)
+          this.log.warn({ pv: name, error: (e as Error).message }, 'cannot provision');
+      }
+    }
+  }
+
+  private podSpec(d: KubeObject): PodSpec {
+    return (d.spec as { template: { spec: PodSpec } }).template.spec;
+  }
+
+  private async startPod(key: string, d: KubeObject): Promise<void> {
+    const ns = d.metadata.namespace!;
+    const spec = this.podSpec(d);
+    const dir = join(this.root, 'pods', ns, `${d.metadata.name}-${templateHash(d).slice(0, 8)}`);
+    mkdirSync(dir, { recursive: true });
+    const pod: RunningPod = {
+      templateHash: templateHash(d),
+      procs: [],
+      endpoints: { ports: {}, pids: {}, dir },
+      volumeDirs: new Map(),
+      sourceDigests: new Map(),
+    };
+    // Volumes whose source is missing keep the pod from starting, as kubelet would (ContainerCreating).
+    for (const v of spec.volumes) {
+      if (v.configMap && !this.configMaps.get(ns, v.configMap.name)) return;
+      if (v.secret && !this.secrets.get(ns, v.secret.secretName)) return;
+    }
+    const mountMap: [string, string][] = [];
+    for (const v of spec.volumes) {
+      let target: string;
+      if (v.persistentVolumeClaim) target = this.pvcDir(ns, v.persistentVolumeClaim.claimName);
+      else if (v.emptyDir) target = join(dir, 'empty', v.name);
+      else {
+        target = join(dir, 'volumes', v.name);
+        pod.volumeDirs.set(v.name, {
+          source: v.configMap ? `cm/${v.configMap.name}` : `secret/${v.secret!.secretName}`,
+          dir: target,
+        });
+      }
+      mkdirSync(target, { recursive: true });
+      for (const c of spec.containers)
+        for (const m of c.volumeMounts ?? []) if (m.name === v.name) mountMap.push([m.mountPath, target]);
+    }
+    const uniqueMounts = [...new Map(mountMap).entries()].sort((a, b) => b[0].length - a[0].length);
+    const rewrite = (text: string) => uniqueMounts.reduce((t, [from, to]) => t.replaceAll(`${from}/`, `${to}/`), text);
+    (pod as RunningPod & { rewrite?: typeof rewrite }).rewrite = rewrite;
+    this.refreshVolumes(pod, ns);
+
+    for (const c of spec.containers) for (const p of c.ports ?? []) pod.endpoints.ports[p.name] = await freePort();
+    const authPort = await freePort();
+    pod.endpoints.ports['auth-hook'] = authPort;
+    const logs = join(dir, 'logs');
+    mkdirSync(logs, { recursive: true });
+    for (const c of spec.containers) {
+      const args = (c.args ?? []).map(rewrite);
+      let cmd: string;
+      let argv: string[];
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      if (c.name === 'mediamtx') {
+        cmd = toolPath('mediamtx');
+        argv = args;
+        for (const p of c.ports ?? []) {
+          const envName = ENV_FOR_PORT[p.name];
+          if (envName) env[envName] = `127.0.0.1:${pod.endpoints.ports[p.name]}`;
+        }
+        env.MTX_AUTHHTTPADDRESS = `http://127.0.0.1:${authPort}/auth`;
+      } else if (c.name === 'auth') {
+        cmd = process.execPath;
+        argv = [
+          join(REPO_ROOT, 'src/cli.ts'),
+          ...args,
+          '--listen',
+          `127.0.0.1:${authPort}`,
+          '--ops-listen',
+          `127.0.0.1:${pod.endpoints.ports['auth-metrics']}`,
+        ];
+      } else continue;
+      const workDir = join(dir, 'empty', 'work');
+      mkdirSync(workDir, { recursive: true });
+      const child = spawn(cmd, argv, { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = createWriteStream(join(logs, `${c.name}.log`), { flags: 'a' });
+      child.stdout?.pipe(out);
+      child.stderr?.pipe(out);
+      child.on('exit', (code, sig) => this.log.info({ pod: key, container: c.name, code, sig }, 'container exited'));
+      pod.procs.push({ name: c.name, child });
+      pod.endpoints.pids[c.name] = child.pid ?? 0;
+    }
+    this.pods.set(key, pod);
+    this.log.info({ pod: key, ports: pod.endpoints.ports }, 'pod started');
+  }
+
+  /** Writes volume contents kubelet-style; swaps ..data only when the source changed. */
+  private refreshVolumes(pod: RunningPod, ns: string): void {
+    const rewrite = (pod as RunningPod & { rewrite?: (t: string) => string }).rewrite ?? ((t: string) => t);
+    for (const [, { source, dir }] of pod.volumeDirs) {
+      const [kind, name] = source.split('/') as [string, string];
+      const obj = kind === 'cm' ? this.configMaps.get(ns, name) : this.secrets.get(ns, name);
+      if (!obj) continue;
+      const files: Record<string, string> =
+        kind === 'cm'
+          ? Object.fromEntries(
+              Object.entries((obj.data as Record<string, string>) ?? {}).map(([k, v]) => [k, rewrite(v)]),
+            )
+          : Object.fromEntries(
+              Object.entries((obj.data as Record<string, string>) ?? {}).map(([k, v]) => [
+                k,
+                Buffer.from(v, 'base64').toString('utf8'),
+              ]),
+            );
+      const digest = createHash('sha256').update(JSON.stringify(files)).digest('hex');
+      if (pod.sourceDigests.get(dir) === digest) continue;
+      pod.sourceDigests.set(dir, digest);
+      atomicWriteDir(dir, files);
+    }
+  }
+
+  private async stopPod(key: string): Promise<void> {
+    const pod = this.pods.get(key);
+    if (!pod) return;
+    this.pods.delete(key);
+    await Promise.all(
+      pod.procs.map(
+        ({ child }) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+            child.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    this.log.info({ pod: key }, 'pod stopped');
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.secretPoll);
+    for (const i of [this.deployments, this.configMaps, this.secrets, this.pvcs]) i.stop();
+    await this.queue;
+    for (const key of [...this.pods.keys()]) await this.stopPod(key);
+  }
+
+  /** For tests: the Deployment's pod spec as the runner sees it. */
+  async deployment(namespace: string, name: string): Promise<KubeObject> {
+    return this.kube.get(resourcePath('apps/v1', 'Deployment', namespace, name));
+  }
+}
+
+/** The pod is "the same pod" as long as its template is: a template change is a rollout. */
+function templateHash(d: KubeObject): string {
+  return createHash('sha256')
+    .update(JSON.stringify((d.spec as { template: unknown }).template))
+    .digest('hex');
+}
+
+/** kubelet's AtomicWriter layout: <dir>/..<ts>/files, <dir>/..data -> ..<ts>, <dir>/<file> -> ..data/<file>. */
+export function atomicWriteDir(dir: string, files: Record<string, string>): void {
+  const stamp = `..${Date.now()}_${Math.random().toString(36).slice(2, 8)}`;
+  mkdirSync(join(dir, stamp), { recursive: true });
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, stamp, name), content, { mode: 0o640 });
+  const tmpLink = join(dir, '..data_tmp');
+  rmSync(tmpLink, { force: true });
+  symlinkSync(stamp, tmpLink);
+  renameSync(tmpLink, join(dir, '..data'));
+  for (const name of Object.keys(files)) {
+    try {
+      symlinkSync(join('..data', name), join(dir, name));
+    } catch {
+      // already linked through ..data
+    }
+  }
+}

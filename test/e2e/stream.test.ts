@@ -1,0 +1,292 @@
+// End to end: a LiveStream on a real API server becomes a real MediaMTX with the real sidecar (run by the local pod
+// runner), ffmpeg publishes with the token from the Secret, and an HLS client plays with a viewer JWT.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { LiveStream } from '../../src/api/livestream.ts';
+import type { runController } from '../../src/controller/main.ts';
+import { freePort } from '../../src/dev/cluster.ts';
+import { PodRunner } from '../../src/dev/pod-runner.ts';
+import { toolPath } from '../../src/dev/tools.ts';
+import { resourcePath } from '../../src/kube/rest.ts';
+import { createStream, inProcessController, streamPath, waitPhase } from '../support/controller.ts';
+import { installCrd } from '../support/crd.ts';
+import { clients, freshNamespace, waitUntil } from '../support/kube.ts';
+import { httpGet, type Publisher, publishRtmp, waitPlayable } from '../support/media.ts';
+
+const c = clients();
+const kube = c.kube;
+const ISSUER = 'https://id.e2e.test';
+let ns: string;
+let runner: PodRunner;
+let ctl: Awaited<ReturnType<typeof runController>>;
+let signingKey: CryptoKey;
+const publishers: Publisher[] = [];
+
+if (inject('clusterTier') === 'existing') {
+  // Against a real cluster the pods are real: the kind script port-forwards instead (test/e2e/kind).
+  describe.skip('local pod runner e2e (skipped: VSTREAM_USE_EXISTING_CLUSTER runs test/e2e/kind instead)', () => {});
+}
+
+beforeAll(async () => {
+  await installCrd(kube);
+  ns = await freshNamespace(c.core, 'e2e');
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  signingKey = pair.privateKey;
+  await c.core.createNamespacedSecret({
+    namespace: ns,
+    body: {
+      metadata: { name: 'viewer-keys' },
+      stringData: {
+        'jwks.json': JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'e2e', alg: 'ES256' }] }),
+      },
+    },
+  });
+  const log = pino(
+    { level: 'info' },
+    pino.destination({ dest: join(mkdtempSync(join(tmpdir(), 'vstream-e2e-log-')), 'runner.log'), sync: false }),
+  );
+  runner = new PodRunner(kube, mkdtempSync(join(tmpdir(), 'vstream-pods-')), log);
+  await runner.start();
+  ctl = await inProcessController({
+    probe: (namespace, name) => {
+      const e = runner.endpoints(namespace, name);
+      return e ? `http://127.0.0.1:${e.ports.api}` : undefined;
+    },
+  });
+});
+
+afterAll(async () => {
+  for (const p of publishers) await p.stop();
+  await ctl?.shutdown();
+  await runner?.stop();
+});
+
+const viewerToken = (path: string, opts: { exp?: number; iss?: string } = {}) =>
+  new SignJWT({ 'vstream.io/paths': [path] })
+    .setProtectedHeader({ alg: 'ES256', kid: 'e2e' })
+    .setIssuer(opts.iss ?? ISSUER)
+    .setAudience('vstream')
+    .setIssuedAt()
+    .setExpirationTime(opts.exp ?? Math.floor(Date.now() / 1000) + 600)
+    .sign(signingKey);
+
+async function publishToken(name: string): Promise<string> {
+  const s = await kube.get<{ data: { token: string } }>(resourcePath('v1', 'Secret', ns, `${name}-publish`));
+  return Buffer.from(s.data.token, 'base64').toString('utf8').split('\n')[0]!;
+}
+
+async function podUp(name: string) {
+  const e = await waitUntil(`pod ${name} started`, async () => runner.endpoints(ns, name), 60_000);
+  await waitUntil(
+    `${name} auth ready`,
+    async () => (await httpGet(`http://127.0.0.1:${e.ports['auth-metrics']}/readyz`)).status === 200,
+    30_000,
+  );
+  await waitUntil(
+    `${name} MediaMTX listening`,
+    async () => (await httpGet(`http://127.0.0.1:${e.ports.metrics}/metrics`)).status === 200,
+    30_000,
+  );
+  return e;
+}
+
+/** The ingest URL from status, pointed at the runner's local port (the in-cluster Service name does not resolve here). */
+function localIngest(ls: LiveStream, port: number, token: string) {
+  const server = ls.status!.ingest!.rtmp!.server!.replace(/^rtmp:\/\/[^/]+/, `rtmp://127.0.0.1:${port}`);
+  return `${server}/${ls.status!.ingest!.rtmp!.streamKey}?token=${token}`;
+}
+
+describe('a JWT-protected, recorded stream', () => {
+  let ls: LiveStream;
+  let e: Awaited<ReturnType<typeof podUp>>;
+  let pub: Publisher;
+  const path = 'live/show';
+
+  it('comes up Ready from a LiveStream', async () => {
+    await createStream(kube, ns, 'show', {
+      playback: {
+        protocols: ['hls'],
+        access: 'jwt',
+        jwt: { issuer: ISSUER, keysSecretRef: { name: 'viewer-keys' } },
+        allowedOrigins: ['https://a.example'],
+      },
+      recording: { enabled: true, segmentDuration: '2s', retention: '0s' },
+    });
+    ls = await waitPhase(kube, ns, 'show', 'Ready');
+    e = await podUp('show');
+  });
+
+  it('takes ffmpeg’s RTMP publish with the token from the Secret, and serves HLS to a valid viewer JWT', async () => {
+    pub = publishRtmp(localIngest(ls, e.ports.rtmp!, await publishToken('show')));
+    publishers.push(pub);
+    const play = await waitPlayable(
+      `http://127.0.0.1:${e.ports.hls}`,
+      path,
+      { authorization: `Bearer ${await viewerToken(path)}` },
+      pub.startedAt,
+    );
+    console.log(`[e2e] ffmpeg start -> first playable HLS playlist (with the auth sidecar): ${play.ms}ms`);
+    expect(play.media).toContain('#EXTINF');
+    // ?jwt= for players that cannot set headers
+    expect(
+      (await httpGet(`http://127.0.0.1:${e.ports.hls}/${path}/index.m3u8?jwt=${await viewerToken(path)}`)).status,
+    ).toBe(200);
+  });
+
+  it('denies viewers without a JWT, with an expired one, or with one for another stream', async () => {
+    const url = `http://127.0.0.1:${e.ports.hls}/${path}/index.m3u8`;
+    expect((await httpGet(url)).status).toBe(401);
+    const expired = await viewerToken(path, { exp: Math.floor(Date.now() / 1000) - 3600 });
+    expect((await httpGet(url, { authorization: `Bearer ${expired}` })).status).toBe(401);
+    const other = await viewerToken('live/other');
+    expect((await httpGet(url, { authorization: `Bearer ${other}` })).status).toBe(401);
+    const wrongIssuer = await viewerToken(path, { iss: 'https://evil.example' });
+    expect((await httpGet(url, { authorization: `Bearer ${wrongIssuer}` })).status).toBe(401);
+  });
+
+  it('refuses a wrong publish token and a second publisher', async () => {
+    const wrong = publishRtmp(localIngest(ls, e.ports.rtmp!, 'wrong-token-0123456789abc'), 10);
+    expect(await wrong.exited).not.toBe(0);
+    const second = publishRtmp(localIngest(ls, e.ports.rtmp!, await publishToken('show')), 10);
+    expect(await second.exited).not.toBe(0);
+    expect(pub.proc.exitCode).toBeNull();
+  });
+
+  it('reports live and the reader count in status, from MediaMTX’s control API', async () => {
+    const live = await waitUntil(
+      'status live',
+      async () => {
+        const s = await kube.get<LiveStream>(streamPath(ns, 'show'));
+        return s.status?.live && s;
+      },
+      60_000,
+    );
+    expect(live.status?.phase).toBe('Live');
+    expect(live.status?.viewers).toBeGreaterThanOrEqual(1); // the HLS muxer reads the stream
+  });
+
+  it('exposes per-stream metrics labelled with the path', async () => {
+    const m = await httpGet(`http://127.0.0.1:${e.ports.metrics}/metrics`);
+    expect(m.status).toBe(200);
+    expect(m.body).toMatch(new RegExp(`paths\\{name="${path}",state="ready"\\} 1`));
+    expect(m.body).toMatch(new RegExp(`rtmp_conns\\{[^}]*path="${path}"`));
+    const auth = await httpGet(`http://127.0.0.1:${e.ports['auth-metrics']}/metrics`);
+    expect(auth.body).toMatch(
+      /vstream_auth_decisions_total\{action="publish",protocol="rtmp",result="allow",reason="publish_token"\}/,
+    );
+  });
+
+  it('writes fMP4 recording segments to the recordings volume', async () => {
+    const dir = join(runner.pvcDir(ns, 'show-recordings'), path);
+    const files = await waitUntil(
+      'recordings',
+      async () => existsSync(dir) && readdirSync(dir).filter((f) => f.endsWith('.mp4')),
+      60_000,
+    );
+    expect(files.length).toBeGreaterThan(0);
+  });
+
+  it('hot-reloads a path-level change without dropping the publisher, and rolls the pod for a restart-relevant one', async () => {
+    const pid = e.pids.mediamtx;
+    await kube.mergePatch(streamPath(ns, 'show'), {
+      spec: { playback: { allowedOrigins: ['https://b.example'] }, recording: { segmentDuration: '3s' } },
+    });
+    const mtxLog = join(e.dir, 'logs', 'mediamtx.log');
+    await waitUntil(
+      'MediaMTX reloaded its config',
+      async () => {
+        const { readFileSync } = await import('node:fs');
+        return readFileSync(mtxLog, 'utf8').includes('reloading configuration');
+      },
+      90_000,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(runner.endpoints(ns, 'show')?.pids.mediamtx).toBe(pid);
+    expect(pub.proc.exitCode).toBeNull();
+    const cors = await httpGet(`http://127.0.0.1:${e.ports.hls}/${path}/index.m3u8`, {
+      origin: 'https://b.example',
+      authorization: `Bearer ${await viewerToken(path)}`,
+    });
+    expect(cors.headers.get('access-control-allow-origin')).toBe('https://b.example');
+
+    await kube.mergePatch(streamPath(ns, 'show'), { spec: { ingest: { protocols: ['rtmp', 'srt'] } } });
+    await waitUntil(
+      'pod rolled',
+      async () => {
+        const now = runner.endpoints(ns, 'show');
+        return now && now.pids.mediamtx !== pid;
+      },
+      60_000,
+    );
+    await pub.stop();
+  });
+
+  it('goes back to not-live when the publisher stops', async () => {
+    await waitUntil(
+      'status not live',
+      async () => {
+        const s = await kube.get<LiveStream>(streamPath(ns, 'show'));
+        return s.status?.live === false && s.status.phase === 'Ready';
+      },
+      60_000,
+    );
+  });
+
+  it('stops the pod when the LiveStream is deleted, and keeps the recordings (Retain)', async () => {
+    await kube.delete(streamPath(ns, 'show'));
+    await waitUntil('pod stopped', async () => !runner.endpoints(ns, 'show'), 60_000);
+    expect(readdirSync(join(runner.pvcDir(ns, 'show-recordings'), path)).length).toBeGreaterThan(0);
+    await waitUntil(
+      'Deployment gone',
+      async () => (await kube.list(`/apis/apps/v1/namespaces/${ns}/deployments`)).items.length === 0,
+    );
+    const pvcs = await kube.list(`/api/v1/namespaces/${ns}/persistentvolumeclaims`);
+    expect(pvcs.items.map((p) => p.metadata.name)).toContain('show-recordings');
+  });
+});
+
+describe('the cost of the auth hop', () => {
+  it('measures ffmpeg start -> playable HLS with the same MediaMTX and authMethod internal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vstream-internal-'));
+    mkdirSync(join(dir, 'rec'));
+    const [rtmp, hls] = [await freePort(), await freePort()];
+    writeFileSync(
+      join(dir, 'mediamtx.yml'),
+      [
+        'logLevel: warn',
+        'authMethod: internal',
+        `rtmpAddress: 127.0.0.1:${rtmp}`,
+        `hlsAddress: 127.0.0.1:${hls}`,
+        'hlsVariant: lowLatency',
+        'rtsp: false',
+        'webrtc: false',
+        'srt: false',
+        'moq: false',
+        'paths:',
+        '  live/internal: {}',
+        '',
+      ].join('\n'),
+    );
+    const mtx = spawn(toolPath('mediamtx'), [join(dir, 'mediamtx.yml')], { cwd: dir, stdio: 'ignore' });
+    try {
+      await waitUntil(
+        'internal MediaMTX up',
+        async () => (await httpGet(`http://127.0.0.1:${hls}/`)).status > 0,
+        20_000,
+      );
+      const p = publishRtmp(`rtmp://127.0.0.1:${rtmp}/live/internal`, 30);
+      publishers.push(p);
+      const play = await waitPlayable(`http://127.0.0.1:${hls}`, 'live/internal', {}, p.startedAt);
+      console.log(`[e2e] ffmpeg start -> first playable HLS playlist (authMethod internal): ${play.ms}ms`);
+      expect(play.media).toContain('#EXTINF');
+      await p.stop();
+    } finally {
+      mtx.kill('SIGKILL');
+    }
+  });
+});
