@@ -89,7 +89,10 @@ export class WorkQueue {
   /** Adds a key after a delay; an earlier pending delay for the same key wins. */
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
     const at = Date.now() + ms;
     const pending = this.timers.get(key);
     if (pending && pending.at <= at) return;
