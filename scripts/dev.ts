@@ -20,13 +20,20 @@ const state = join(REPO_ROOT, '.vstream');
 mkdirSync(state, { recursive: true });
 
 say('building the local control plane and MediaMTX if missing (the first run compiles from Go modules: ~10 min)');
-const build = spawnSync('bash', [join(REPO_ROOT, 'tools/build.sh'), 'kube', 'etcd', 'kwok', 'mediamtx'], { stdio: ['ignore', 'ignore', 'inherit'] });
+const build = spawnSync('bash', [join(REPO_ROOT, 'tools/build.sh'), 'kube', 'etcd', 'kwok', 'mediamtx'], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 say('starting etcd, kube-apiserver, controller-manager, scheduler and kwok');
 const cluster = await startCluster({ tier: 'full', dir: join(state, `cluster-${Date.now()}`) });
-writeFileSync(join(state, 'kubeconfig'), JSON.stringify(JSON.parse((await import('node:fs')).readFileSync(cluster.kubeconfig, 'utf8'))));
-say(`control plane ready in ${(cluster.startMs / 1000).toFixed(1)}s; kubeconfig: .vstream/kubeconfig (component logs: ${cluster.logsDir})`);
+writeFileSync(
+  join(state, 'kubeconfig'),
+  JSON.stringify(JSON.parse((await import('node:fs')).readFileSync(cluster.kubeconfig, 'utf8'))),
+);
+say(
+  `control plane ready in ${(cluster.startMs / 1000).toFixed(1)}s; kubeconfig: .vstream/kubeconfig (component logs: ${cluster.logsDir})`,
+);
 
 const kc = new KubeConfig();
 kc.loadFromFile(cluster.kubeconfig);
@@ -54,7 +61,9 @@ const ctl = await runController({
     return e ? `http://127.0.0.1:${e.ports.api}` : undefined;
   },
 });
-say(`operator running (logs: .vstream/operator.log, metrics: http://${ctl.opsAddr.replace(/^https?:\/\//, '')}/metrics)`);
+say(
+  `operator running (logs: .vstream/operator.log, metrics: http://${ctl.opsAddr.replace(/^https?:\/\//, '')}/metrics)`,
+);
 
 // Viewer keys: the private half stays here, the public JWKS goes into the Secret the LiveStream names.
 const { privateJwk, jwks } = await generateViewerKeys('ES256');
@@ -62,7 +71,12 @@ writeFileSync(join(state, 'viewer-private.jwk.json'), JSON.stringify(privateJwk)
 const ns = 'demo';
 await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch(() => {});
 await kube
-  .create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'viewer-keys', namespace: ns }, stringData: { 'jwks.json': JSON.stringify(jwks) } })
+  .create({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'viewer-keys', namespace: ns },
+    stringData: { 'jwks.json': JSON.stringify(jwks) },
+  })
   .catch(() => {});
 const issuer = 'https://id.vstream.local';
 const stream = {
