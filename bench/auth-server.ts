@@ -1,0 +1,23 @@
+// A server for bench/auth.ts, in its own process so it does not share an event loop with the load generator:
+//   sidecar <config>  the real `vstream auth` hook
+//   bare              a fastify route that returns 200 (the baseline)
+import fastify from 'fastify';
+import pino from 'pino';
+import { authMetrics, hookServer } from '../src/auth/server.ts';
+import { AuthStateStore } from '../src/auth/state.ts';
+
+const [mode, config, port] = process.argv.slice(2) as [string, string, string];
+const log = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+async function sidecar() {
+  const store = new AuthStateStore(config, log);
+  await store.init();
+  return hookServer(store, authMetrics(), log);
+}
+function bare() {
+  const app = fastify({ logger: false, disableRequestLogging: true });
+  app.post('/auth', async (_req, reply) => reply.code(200).send());
+  return app;
+}
+const app = mode === 'sidecar' ? await sidecar() : bare();
+await app.listen({ host: '127.0.0.1', port: Number(port) });
+process.send?.('ready');
