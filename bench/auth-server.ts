@@ -14,7 +14,7 @@ async function sidecar() {
   return hookServer(store, authMetrics(), log);
 }
 function bare() {
-  const app = fastify({ logger: false, disableRequestLogging: true });
+  const app = fastify({ logger: false });
   app.post('/auth', async (_req, reply) => reply.code(200).send());
   return app;
 }

@@ -1,6 +1,9 @@
 // `npm test`: everything CI runs, in order of cost, stopping at the first failure.
 // 1. generated files fresh  2. lint/format  3. type-check  4. system packages and Go-built tools  5. vitest (all projects)
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ensureSystemPackages } from './system-deps.ts';
 
 function step(title: string, cmd: string, args: string[]): void {
@@ -21,4 +24,15 @@ step('lint and format', 'biome', ['check', '.']);
 step('type-check', 'tsc', ['-p', 'tsconfig.json']);
 ensureSystemPackages();
 step('build local control plane and MediaMTX (cached)', 'bash', ['tools/build.sh']);
-step('tests', 'vitest', ['run', ...extra]);
+const report = join(mkdtempSync(join(tmpdir(), 'vstream-test-')), 'vitest.json');
+step('tests', 'vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extra]);
+// One plain closing line with the counts, for CI readers that do not parse vitest's own summary.
+const r = JSON.parse(readFileSync(report, 'utf8')) as {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+};
+console.log(
+  `\ntests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`,
+);

@@ -41,7 +41,6 @@ export const recordReload = (m: AuthMetrics) => (e: ReloadEvent) =>
 export function hookServer(store: AuthStateStore, metrics: AuthMetrics, log: Logger): FastifyInstance {
   const app = fastify({
     bodyLimit: MAX_BODY_BYTES,
-    disableRequestLogging: true,
     logger: false,
     return503OnClosing: true,
     // No type coercion: a number where MediaMTX sends a string is a malformed request, not a string.
@@ -77,26 +76,30 @@ export function hookServer(store: AuthStateStore, metrics: AuthMetrics, log: Log
       result: d.allow ? 'allow' : 'deny',
       reason: d.reason,
     });
-    log.info(
-      {
-        decision: d.allow ? 'allow' : 'deny',
-        reason: d.reason,
-        action: body.action,
-        // The path is client-chosen (a URL path); log it only when it is the stream's own, never arbitrary text.
-        path: body.path === store.state.config.path || body.path === '' ? body.path : '(other)',
-        ip: body.ip,
-        protocol: body.protocol,
-        id: body.id,
-      },
-      'auth',
-    );
+    // Viewer allows are the bulk of traffic (one per HLS/WebRTC session): debug. Denials and publishes: info.
+    const level =
+      d.allow && (body.action === 'read' || body.action === 'playback' || body.action === 'metrics') ? 'debug' : 'info';
+    if (log.isLevelEnabled(level))
+      log[level](
+        {
+          decision: d.allow ? 'allow' : 'deny',
+          reason: d.reason,
+          action: body.action,
+          // The path is client-chosen (a URL path); log it only when it is the stream's own, never arbitrary text.
+          path: body.path === store.state.config.path || body.path === '' ? body.path : '(other)',
+          ip: body.ip,
+          protocol: body.protocol,
+          id: body.id,
+        },
+        'auth',
+      );
     return reply.code(d.status).send();
   });
   return app;
 }
 
 export function opsServer(store: AuthStateStore, metrics: AuthMetrics): FastifyInstance {
-  const app = fastify({ logger: false, disableRequestLogging: true });
+  const app = fastify({ logger: false });
   app.get('/metrics', async (_req, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
