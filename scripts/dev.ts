@@ -4,7 +4,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { liveStreamCrd } from '../src/api/crd.ts';
 import { API_VERSION, type LiveStream } from '../src/api/livestream.ts';
@@ -35,9 +34,7 @@ say(
   `control plane ready in ${(cluster.startMs / 1000).toFixed(1)}s; kubeconfig: .vstream/kubeconfig (component logs: ${cluster.logsDir})`,
 );
 
-const kc = new KubeConfig();
-kc.loadFromFile(cluster.kubeconfig);
-const kube = new Kube(kc);
+const kube = await Kube.load(cluster.kubeconfig);
 await kube.apply(liveStreamCrd() as unknown as KubeObject, 'vstream-dev');
 for (let i = 0; i < 50; i++) {
   const crd = await kube.get<{ status?: { conditions?: { type: string; status: string }[] } }>(

@@ -2,7 +2,6 @@
 // The single `vstream` entry point.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { liveStreamCrd } from './api/crd.ts';
 import { API_VERSION, type LiveStream, resolveSpec } from './api/livestream.ts';
@@ -65,12 +64,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const loadKube = (file?: string) => {
-  const kc = new KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromDefault();
-  return new Kube(kc);
-};
+const loadKube = (file?: string) => Kube.load(file);
 
 async function getStream(kube: Kube, ref: string): Promise<LiveStream> {
   const [ns, name] = ref.includes('/') ? ref.split('/') : ['default', ref];
@@ -160,7 +154,7 @@ async function main(argv: string[]) {
       let issuer = v.issuer as string | undefined;
       let audience = v.audience as string | undefined;
       if (v.stream) {
-        const ls = await getStream(loadKube(v.kubeconfig as string | undefined), String(v.stream));
+        const ls = await getStream(await loadKube(v.kubeconfig as string | undefined), String(v.stream));
         const spec = resolveSpec(ls.metadata.name, ls.spec);
         path ??= spec.path;
         issuer ??= spec.playback.jwt?.issuer;
@@ -184,7 +178,7 @@ async function main(argv: string[]) {
     case 'token publish': {
       const v = parse({ stream: s, rotate: { type: 'boolean' }, kubeconfig: s });
       if (!v.stream) fail('token publish: --stream is required');
-      const kube = loadKube(v.kubeconfig as string | undefined);
+      const kube = await loadKube(v.kubeconfig as string | undefined);
       const ls = await getStream(kube, String(v.stream));
       const status = ls.status?.ingest?.publishTokenSecretRef;
       const ref = { name: status?.name ?? `${ls.metadata.name}-publish`, key: status?.key ?? 'token' };

@@ -73,6 +73,8 @@ export class Informer<T extends { metadata: KubeObject['metadata'] } = KubeObjec
   }
 
   private transform(o: KubeObject): T {
+    // managedFields are often the largest part of an object and nothing here reads them.
+    if (o.metadata?.managedFields) delete o.metadata.managedFields;
     return this.opts.transform ? this.opts.transform(o) : (o as unknown as T);
   }
 

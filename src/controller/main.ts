@@ -1,7 +1,6 @@
 // `vstream controller`: informers -> work queue -> Reconciler, behind a Lease, with metrics and health on their own
 // port. Every replica keeps warm caches; only the leader runs workers.
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import fastify from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -32,6 +31,7 @@ export interface ControllerOptions {
 }
 
 const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+const CHILD_EVENT_DELAY_MS = 500;
 
 function controllerMetrics(registry: Registry) {
   const labels = { registers: [registry] };
@@ -84,10 +84,7 @@ const secretInfo = (o: KubeObject): SecretInfo => ({
 
 export async function runController(opts: ControllerOptions) {
   const log = opts.log ?? createLogger('controller');
-  const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else kc.loadFromDefault();
-  const kube = new Kube(kc);
+  const kube = await Kube.load(opts.kubeconfig);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const m = controllerMetrics(registry);
@@ -135,9 +132,11 @@ export async function runController(opts: ControllerOptions) {
     caches.ownedSecrets,
   ] as unknown as Informer[]) {
     // Any change to a child (drift, deletion, status) re-runs its stream.
+    // A burst of child events (one per object we just applied, then their status updates) collapses into one
+    // pass a moment later instead of a pass per event.
     child.on((_type, obj) => {
       const stream = obj.metadata.labels?.[STREAM_LABEL];
-      if (stream && obj.metadata.namespace) queue.add(`${obj.metadata.namespace}/${stream}`);
+      if (stream && obj.metadata.namespace) queue.addAfter(`${obj.metadata.namespace}/${stream}`, CHILD_EVENT_DELAY_MS);
     });
   }
 

@@ -128,6 +128,7 @@ export class Reconciler {
     if (live && isSubset(desired, live)) return;
     log.info({ kind: desired.kind, child: desired.metadata.name, reason: live ? 'drifted' : 'missing' }, 'applying');
     const applied = await this.kube.apply(desired, FIELD_MANAGER, { force: true });
+    delete applied.metadata.managedFields;
     // Read back into the cache at once, so the next pass compares against what the server now holds.
     cache?.store.set(`${desired.metadata.namespace}/${desired.metadata.name}`, applied);
   }
@@ -242,7 +243,8 @@ export class Reconciler {
       if (e instanceof KubeError && e.status === 404) return; // deleted meanwhile
       throw e;
     }
-    if (ls.status?.phase !== status.phase) {
+    // Pending is where every stream starts: not worth an event. Every other phase change is.
+    if (ls.status?.phase !== status.phase && status.phase !== 'Pending') {
       const warn = status.phase === 'Failed' || status.phase === 'Degraded';
       const bad = status.conditions?.find((c) => c.status === 'False' && c.type !== 'Live');
       const reason = bad?.reason ?? status.phase!;

@@ -166,7 +166,7 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
     `--secure-port=${apiPort}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
-    '--service-cluster-ip-range=10.0.0.0/24',
+    '--service-cluster-ip-range=10.96.0.0/16',
     '--allow-privileged=true',
     '--authorization-mode=RBAC',
     `--token-auth-file=${join(certDir, 'tokens.csv')}`,

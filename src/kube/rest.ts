@@ -1,9 +1,12 @@
-// A small untyped REST client over @kubernetes/client-node's KubeConfig (auth, TLS, proxies) and undici.
+// A small untyped REST client over undici, with connections from ./config.ts.
 // Why not the generated clients: their ObjectSerializer drops every field it has no model for (CRD defaults,
 // x-kubernetes-* extensions) and rewrites timestamps into Dates, so what we apply would not be what we rendered,
 // and SSA on /status needs the apply-patch content type they do not pick.
-import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { type Dispatcher, fetch } from 'undici';
+import { fetch } from 'undici';
+import { type Connection, loadConnection, loadConnectionSync } from './config.ts';
+
+export const HttpMethod = { GET: 'GET', POST: 'POST', PUT: 'PUT', PATCH: 'PATCH', DELETE: 'DELETE' } as const;
+export type HttpMethod = (typeof HttpMethod)[keyof typeof HttpMethod];
 
 export interface KubeObject {
   apiVersion: string;
@@ -81,19 +84,23 @@ export class Kube {
   /** Count of mutating requests sent (tests and benchmarks read it). */
   writes = 0;
 
-  readonly kc: KubeConfig;
+  private readonly conn: Connection;
 
-  constructor(kc: KubeConfig) {
-    this.kc = kc;
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.server = cluster.server.replace(/\/$/, '');
+  constructor(conn: Connection) {
+    this.conn = conn;
+    this.server = conn.server;
   }
 
-  private async context(url: string, method: HttpMethod): Promise<RequestContext> {
-    const ctx = new RequestContext(url, method);
-    await this.kc.applySecurityAuthentication(ctx);
-    return ctx;
+  /** From a kubeconfig file (or in-cluster / $KUBECONFIG / ~/.kube/config when none is given). */
+  static async load(file?: string): Promise<Kube> {
+    return new Kube(await loadConnection(file));
+  }
+
+  /** The same, for kubeconfigs that need no exec plugin (tests, local clusters). */
+  static loadSync(file?: string): Kube {
+    const conn = loadConnectionSync(file);
+    if (!conn) throw new Error('this kubeconfig needs an exec plugin or auth provider: use Kube.load');
+    return new Kube(conn);
   }
 
   url(path: string, query?: RequestOptions['query']): string {
@@ -104,15 +111,14 @@ export class Kube {
 
   async raw(method: HttpMethod, path: string, opts: RequestOptions = {}) {
     const url = this.url(path, opts.query);
-    const ctx = await this.context(url, method);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    const headers: Record<string, string> = { ...(await this.conn.headers()), accept: 'application/json' };
     if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
     if (method !== HttpMethod.GET) this.writes++;
     return fetch(url, {
       method,
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+      dispatcher: this.conn.dispatcher,
       signal: opts.signal ?? AbortSignal.timeout(30_000),
     });
   }
@@ -174,4 +180,3 @@ export class Kube {
   }
 }
 
-export { HttpMethod };

@@ -1,7 +1,6 @@
 // The controller as a real process: SIGKILLed mid-reconcile, two replicas electing a leader, and an API server
 // that restarts under it.
 
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LiveStream } from '../../src/api/livestream.ts';
 import { startCluster } from '../../src/dev/cluster.ts';
@@ -123,9 +122,7 @@ describe('an API server restart', () => {
   it('is survived: informers reconnect and the controller converges', async () => {
     if (existing) return;
     const cluster = await startCluster({ tier: 'fast' });
-    const kc = new KubeConfig();
-    kc.loadFromFile(cluster.kubeconfig);
-    const k = new Kube(kc);
+    const k = await Kube.load(cluster.kubeconfig);
     const ctl = await (async () => {
       await installCrd(k);
       return inProcessController({ kubeconfig: cluster.kubeconfig });

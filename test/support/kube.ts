@@ -17,7 +17,7 @@ export function clients(kc = kubeConfig()) {
     apps: kc.makeApiClient(k8s.AppsV1Api),
     custom: kc.makeApiClient(k8s.CustomObjectsApi),
     ext: kc.makeApiClient(k8s.ApiextensionsV1Api),
-    kube: new Kube(kc),
+    kube: Kube.loadSync(inject('kubeconfig')),
   };
 }
 
