@@ -33,6 +33,9 @@ const N = Number(values.streams);
 const IDLE = Number(values.idle);
 const C = Number(values.concurrency);
 const SIDECAR = 'ghcr.io/vstream/vstream:bench';
+// The heap settings the chart gives the controller (values.yaml nodeOptions): V8 otherwise grows the heap far past
+// what the caches need before it collects.
+const NODE_FLAGS = '--max-old-space-size=112 --max-semi-space-size=2';
 
 const cluster = await startCluster({ tier: 'fast' });
 const kube = await Kube.load(cluster.kubeconfig);
@@ -117,7 +120,7 @@ try {
   const ctl = spawn(
     process.execPath,
     [
-      ...(process.env.CONTROLLER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+      ...(process.env.CONTROLLER_NODE_FLAGS ?? NODE_FLAGS).split(' ').filter(Boolean),
       join(REPO_ROOT, 'src/cli.ts'),
       'controller',
       '--kubeconfig',
@@ -206,7 +209,7 @@ try {
     min_writes_per_stream: children + 1,
     idle_writes: idleWrites,
     detail: {
-      node_flags: process.env.CONTROLLER_NODE_FLAGS ?? '',
+      node_flags: process.env.CONTROLLER_NODE_FLAGS ?? NODE_FLAGS,
       concurrency: C,
       idle_seconds: IDLE,
       baseline_writes_per_stream: Number((baselineWrites / N - 1).toFixed(3)),

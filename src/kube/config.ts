@@ -20,7 +20,13 @@ const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 interface NamedCluster {
   name: string;
-  cluster: { server: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string; 'insecure-skip-tls-verify'?: boolean; 'tls-server-name'?: string };
+  cluster: {
+    server: string;
+    'certificate-authority'?: string;
+    'certificate-authority-data'?: string;
+    'insecure-skip-tls-verify'?: boolean;
+    'tls-server-name'?: string;
+  };
 }
 interface NamedUser {
   name: string;
@@ -49,7 +55,8 @@ export async function loadConnection(file?: string): Promise<Connection> {
   return loadConnectionSync(file) ?? viaClientNode(kubeconfigPath(file));
 }
 
-const kubeconfigPath = (file?: string) => file ?? process.env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config');
+const kubeconfigPath = (file?: string) =>
+  file ?? process.env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config');
 
 /** The same without client-node: undefined when the kubeconfig needs an exec plugin or auth provider. */
 export function loadConnectionSync(file?: string): Connection | undefined {
@@ -95,7 +102,8 @@ function fromKubeconfig(path: string): Connection | undefined {
   const headers = async (): Promise<Record<string, string>> => {
     if (user.token) return { authorization: `Bearer ${user.token}` };
     if (user.tokenFile) return { authorization: `Bearer ${file(user.tokenFile).toString('utf8').trim()}` };
-    if (user.username) return { authorization: `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}` };
+    if (user.username)
+      return { authorization: `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}` };
     return {};
   };
   return { server: cluster.server.replace(/\/$/, ''), dispatcher, headers };

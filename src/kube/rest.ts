@@ -179,4 +179,3 @@ export class Kube {
     return this.request<T>(HttpMethod.PATCH, path, { body, contentType: 'application/merge-patch+json' });
   }
 }
-
