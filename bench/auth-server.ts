@@ -2,12 +2,13 @@
 //   sidecar <config>  the real `vstream auth` hook
 //   bare              a fastify route that returns 200 (the baseline)
 import fastify from 'fastify';
-import pino from 'pino';
 import { authMetrics, hookServer } from '../src/auth/server.ts';
 import { AuthStateStore } from '../src/auth/state.ts';
+import { createLogger } from '../src/log/logger.ts';
 
 const [mode, config, port] = process.argv.slice(2) as [string, string, string];
-const log = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+// The production logger (stdout, redaction on); the benchmark points stdout at /dev/null.
+const log = createLogger('auth');
 async function sidecar() {
   const store = new AuthStateStore(config, log);
   await store.init();

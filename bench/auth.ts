@@ -93,7 +93,9 @@ const jwtReqs = tokens.map((t) => ({ method: 'POST' as const, path: '/auth', hea
 
 async function server(mode: 'sidecar' | 'bare') {
   const port = await freePort();
-  const child = fork(join(import.meta.dirname, 'auth-server.ts'), [mode, config, String(port)], { stdio: 'inherit' });
+  const child = fork(join(import.meta.dirname, 'auth-server.ts'), [mode, config, String(port)], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   await new Promise((r) => child.once('message', r));
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
 }

@@ -19,7 +19,7 @@ import { FIELD_MANAGER } from '../src/controller/reconcile.ts';
 import { desiredStatus, withTransitions } from '../src/controller/status.ts';
 import { freePort, httpsGet, startCluster } from '../src/dev/cluster.ts';
 import { REPO_ROOT } from '../src/dev/tools.ts';
-import { Kube, type KubeObject, resourcePath } from '../src/kube/rest.ts';
+import { Kube, type KubeObject } from '../src/kube/rest.ts';
 import { childObjects, internalSecretObject, publishSecretObject, renderStream } from '../src/render/objects.ts';
 
 const { values } = parseArgs({
