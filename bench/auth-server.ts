@@ -7,8 +7,8 @@ import { AuthStateStore } from '../src/auth/state.ts';
 import { createLogger } from '../src/log/logger.ts';
 
 const [mode, config, port] = process.argv.slice(2) as [string, string, string];
-// The production logger (stdout, redaction on); the benchmark points stdout at /dev/null.
-const log = createLogger('auth');
+// The sidecar's production logger (stdout, as in src/auth/main.ts); the benchmark points stdout at /dev/null.
+const log = createLogger('auth', undefined, undefined, { redact: false });
 async function sidecar() {
   const store = new AuthStateStore(config, log);
   await store.init();

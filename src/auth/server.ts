@@ -57,6 +57,27 @@ export function hookServer(store: AuthStateStore, metrics: AuthMetrics, log: Log
     void reply.code(status).send();
   });
   app.setNotFoundHandler((_req, reply) => void reply.code(404).send());
+  // Label children resolved once per label set: every value comes from the schema's enums or a fixed set of
+  // reasons, so the maps stay small, and the hot path skips prom-client's per-call label hashing.
+  const decisionChildren = new Map<string, { inc(): void }>();
+  const decisionOf = (action: string, protocol: string, result: string, reason: string) => {
+    const k = `${action}\0${protocol}\0${result}\0${reason}`;
+    let c = decisionChildren.get(k);
+    if (!c) {
+      c = metrics.decisions.labels(action, protocol, result, reason);
+      decisionChildren.set(k, c);
+    }
+    return c;
+  };
+  const latencyChildren = new Map<string, { observe(v: number): void }>();
+  const latencyOf = (action: string) => {
+    let h = latencyChildren.get(action);
+    if (!h) {
+      h = metrics.latency.labels(action);
+      latencyChildren.set(action, h);
+    }
+    return h;
+  };
   app.post<{ Body: AuthRequest }>('/auth', { schema: { body: authRequestSchema } }, async (req, reply) => {
     const start = process.hrtime.bigint();
     const body = req.body;
@@ -69,16 +90,11 @@ export function hookServer(store: AuthStateStore, metrics: AuthMetrics, log: Log
       d = { allow: false, status: 401, reason: 'internal_error' };
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    metrics.latency.observe({ action: body.action }, seconds);
-    metrics.decisions.inc({
-      action: body.action,
-      protocol: body.protocol || 'none',
-      result: d.allow ? 'allow' : 'deny',
-      reason: d.reason,
-    });
-    // Viewer allows are the bulk of traffic (one per HLS/WebRTC session): debug. Denials and publishes: info.
-    const level =
-      d.allow && (body.action === 'read' || body.action === 'playback' || body.action === 'metrics') ? 'debug' : 'info';
+    latencyOf(body.action).observe(seconds);
+    decisionOf(body.action, body.protocol || 'none', d.allow ? 'allow' : 'deny', d.reason).inc();
+    // Allows at debug: MediaMTX already logs every session it starts (path, remote address, protocol). Denials at
+    // info: only the sidecar knows why, and that is what an operator chasing a failed login needs.
+    const level = d.allow ? 'debug' : 'info';
     if (log.isLevelEnabled(level))
       log[level](
         {

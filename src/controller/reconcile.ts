@@ -2,7 +2,6 @@
 // it looks only at the current state of the world, and a pass with nothing to change sends no write at all.
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, type LiveStream } from '../api/livestream.ts';
-import { parseJwtKeys } from '../auth/keys.ts';
 import { isConflict, type Kube, KubeError, type KubeObject, resourcePath } from '../kube/rest.ts';
 import { names } from '../render/names.ts';
 import {
@@ -12,7 +11,7 @@ import {
   type RenderedStream,
   renderStream,
 } from '../render/objects.ts';
-import { newPublishToken } from '../token/viewer.ts';
+import { newPublishToken } from '../token/publish.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
 import { type ApiLocator, probeMediaMTX } from './mediamtx-probe.ts';
@@ -167,6 +166,8 @@ export class Reconciler {
     if (jwt?.keysSecretRef) {
       const ref = jwt.keysSecretRef;
       const field = 'spec.playback.jwt.keysSecretRef';
+      // jose is loaded only by controllers that have JWT-protected streams to check.
+      const { parseJwtKeys } = await import('../auth/keys.ts');
       const p = await this.checkSecretKey(ns, ref.name, ref.key ?? 'jwks.json', field, (text) =>
         parseJwtKeys(text, `Secret ${ref.name} key ${ref.key ?? 'jwks.json'}`, jwt.algorithms),
       );

@@ -20,9 +20,8 @@ export function createLogger(
   name: string,
   level = process.env.LOG_LEVEL ?? 'info',
   destination?: pino.DestinationStream,
+  opts: { redact?: boolean } = {},
 ): Logger {
-  return pino(
-    { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { component: name } },
-    destination,
-  );
+  const redact = opts.redact === false ? {} : { redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  return pino({ name, level, ...redact, base: { component: name } }, destination);
 }

@@ -1,0 +1,150 @@
+// Viewer tokens from `vstream token viewer` are accepted by the sidecar; rotation keeps the previous publish token;
+// a remote JWKS is fetched in the background and never delays a decision.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuthState, decide, JwtCache } from '../../src/auth/decide.ts';
+import { parseJwtKeys, TokenSet } from '../../src/auth/keys.ts';
+import { RemoteJwks } from '../../src/auth/remote-jwks.ts';
+import type { AuthConfig } from '../../src/render/mediamtx-config.ts';
+import {
+  generateViewerKeys,
+  newPublishToken,
+  parseSigningKey,
+  rotateTokens,
+  signViewerToken,
+} from '../../src/token/viewer.ts';
+import { mtx } from '../support/auth-fixture.ts';
+
+const PATH = 'live/s';
+const config = (jwt: Partial<NonNullable<AuthConfig['read']['jwt']>> = {}): AuthConfig => ({
+  path: PATH,
+  publish: { tokenFile: '/x' },
+  read: { access: 'jwt', jwt: { issuer: 'https://id', audience: 'vstream', clockSkewSeconds: 30, ...jwt } },
+  api: { tokenFile: '/y' },
+  metrics: { allow: true },
+});
+
+describe('viewer tokens', () => {
+  it('are accepted for their stream only, with a generated key pair', async () => {
+    const { privateJwk, jwks } = await generateViewerKeys('ES256');
+    const key = await parseSigningKey(JSON.stringify(privateJwk));
+    const token = await signViewerToken({
+      paths: [PATH],
+      issuer: 'https://id',
+      audience: 'vstream',
+      ttlSeconds: 60,
+      key,
+    });
+    const state: AuthState = {
+      config: config(),
+      jwtKeys: parseJwtKeys(JSON.stringify(jwks), 'keys'),
+      jwtCache: new JwtCache(),
+    };
+    expect((await decide(mtx({ token }) as never, state)).allow).toBe(true);
+    expect((await decide(mtx({ token, path: 'live/other' }) as never, state)).allow).toBe(false);
+    // expired once the TTL (plus skew) has passed
+    expect(
+      (await decide(mtx({ token }) as never, { ...state, jwtCache: new JwtCache() }, Date.now() / 1000 + 60 + 31))
+        .reason,
+    ).toBe('jwt_expired');
+  });
+
+  it('work with an HMAC secret the sidecar reads from the same Secret', async () => {
+    const secret = 'a-very-long-shared-hmac-secret-of-40-bytes!!';
+    const token = await signViewerToken({
+      paths: [PATH],
+      issuer: 'https://id',
+      audience: 'vstream',
+      ttlSeconds: 60,
+      key: await parseSigningKey(secret),
+    });
+    const state: AuthState = { config: config(), jwtKeys: parseJwtKeys(secret, 'keys'), jwtCache: new JwtCache() };
+    expect((await decide(mtx({ token }) as never, state)).allow).toBe(true);
+  });
+
+  it('refuse to sign with a public-only JWKS', async () => {
+    const { jwks } = await generateViewerKeys('ES256');
+    await expect(parseSigningKey(JSON.stringify(jwks))).rejects.toThrow(/no private key/);
+  });
+});
+
+describe('publish token rotation', () => {
+  it('puts a fresh token first and keeps exactly the previous one', () => {
+    const a = newPublishToken();
+    const b = newPublishToken();
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^[\w-]{32}$/);
+    const once = rotateTokens(`${a}\n`, b);
+    expect(once).toBe(`${b}\n${a}\n`);
+    const twice = rotateTokens(once, 'c'.repeat(32));
+    expect(twice).toBe(`${'c'.repeat(32)}\n${b}\n`);
+    const set = TokenSet.parse(twice, 'f');
+    expect(set.matches([b])).toBe(true);
+    expect(set.matches([a])).toBe(false);
+  });
+});
+
+describe('remote JWKS', () => {
+  let server: Server;
+  let delayMs = 0;
+  let jwks: unknown;
+  let fetches = 0;
+  let url = '';
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      fetches++;
+      setTimeout(() => res.end(JSON.stringify(jwks)), delayMs);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+  });
+  afterAll(() => {
+    server.close();
+  });
+
+  it('verifies with fetched keys, keeps them when the provider fails, and never waits for a slow fetch', async () => {
+    const pair = await generateKeyPair('RS256', { extractable: true });
+    jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'r1', alg: 'RS256' }] };
+    const remote = new RemoteJwks({ url, cooldownMs: 0 });
+    await remote.refresh();
+    const key = { kind: 'private' as const, key: pair.privateKey, alg: 'RS256', kid: 'r1' };
+    const token = await signViewerToken({
+      paths: [PATH],
+      issuer: 'https://id',
+      audience: 'vstream',
+      ttlSeconds: 60,
+      key,
+    });
+    const state: AuthState = { config: config({ jwksURL: url }), remote, jwtCache: new JwtCache() };
+    expect((await decide(mtx({ token }) as never, state)).allow).toBe(true);
+
+    // A new signing key the cached set does not have: denied at once, and a background refresh starts.
+    const next = await generateKeyPair('RS256', { extractable: true });
+    jwks = { keys: [{ ...(await exportJWK(next.publicKey)), kid: 'r2', alg: 'RS256' }] };
+    delayMs = 500;
+    const token2 = await signViewerToken({
+      paths: [PATH],
+      issuer: 'https://id',
+      audience: 'vstream',
+      ttlSeconds: 60,
+      key: { kind: 'private', key: next.privateKey, alg: 'RS256', kid: 'r2' },
+    });
+    const before = fetches;
+    const t0 = performance.now();
+    const first = await decide(mtx({ token: token2 }) as never, state);
+    expect(performance.now() - t0).toBeLessThan(100);
+    expect(first.allow).toBe(false);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(fetches).toBe(before + 1);
+    expect((await decide(mtx({ token: token2 }) as never, state)).allow).toBe(true);
+
+    // The provider goes down: the last good keys stay.
+    server.closeAllConnections();
+    jwks = 'not json';
+    await remote.refresh();
+    expect((await decide(mtx({ token: token2 }) as never, { ...state, jwtCache: new JwtCache() })).allow).toBe(true);
+    remote.stop();
+  });
+});
