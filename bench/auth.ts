@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Pool } from 'undici';
+import { mediamtxRequest } from '../src/auth/request.ts';
 import { freePort } from '../src/dev/cluster.ts';
 
 const { values } = parseArgs({
@@ -67,19 +68,7 @@ for (let i = 0; i < TOKENS; i++) {
 }
 
 const body = (fields: Record<string, unknown>) =>
-  JSON.stringify({
-    ip: '10.0.0.9',
-    user: '',
-    password: '',
-    token: '',
-    action: 'read',
-    path: PATH,
-    protocol: 'hls',
-    id: '2b1f9c3e-8d1a-4c55-9a1e-6f0b7c2d9e10',
-    query: '',
-    userAgent: 'bench',
-    ...fields,
-  });
+  JSON.stringify(mediamtxRequest({ path: PATH, ip: '10.0.0.9', userAgent: 'bench', ...fields }));
 const headers = { 'content-type': 'application/json' };
 const publishReq = [
   {

@@ -21,7 +21,8 @@ export const PLAYBACK_PROTOCOLS = ['hls', 'webrtc', 'rtsp', 'srt'] as const;
 export type IngestProtocol = (typeof INGEST_PROTOCOLS)[number];
 export type PlaybackProtocol = (typeof PLAYBACK_PROTOCOLS)[number];
 
-export const JWT_ALGORITHMS = [
+/** Signature algorithms the auth sidecar verifies; `none` is not one of them, by construction. */
+export const ASYMMETRIC_JWT_ALGORITHMS = [
   'RS256',
   'RS384',
   'RS512',
@@ -30,11 +31,11 @@ export const JWT_ALGORITHMS = [
   'PS512',
   'ES256',
   'ES384',
+  'ES512',
   'EdDSA',
-  'HS256',
-  'HS384',
-  'HS512',
 ] as const;
+export const HMAC_JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+export const JWT_ALGORITHMS = [...ASYMMETRIC_JWT_ALGORITHMS, ...HMAC_JWT_ALGORITHMS] as const;
 
 const Ingest = Struct(
   {

@@ -1,6 +1,7 @@
 // Parsing of the secret files the sidecar reads. Errors describe the file, never its content.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { ASYMMETRIC_JWT_ALGORITHMS, HMAC_JWT_ALGORITHMS } from '../api/livestream.ts';
 
 export const MIN_TOKEN_LENGTH = 16;
 export const MIN_HMAC_BYTES = 32;
@@ -45,20 +46,8 @@ export class TokenSet {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export const ASYMMETRIC_ALGS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-];
-export const HMAC_ALGS = ['HS256', 'HS384', 'HS512'];
+export const ASYMMETRIC_ALGS: readonly string[] = ASYMMETRIC_JWT_ALGORITHMS;
+export const HMAC_ALGS: readonly string[] = HMAC_JWT_ALGORITHMS;
 
 /** Verification material from the keys Secret: a JWKS of public keys, or a raw HMAC secret. */
 export type JwtKeys =
@@ -90,5 +79,5 @@ export function parseJwtKeys(text: string, what: string, allowed?: string[]): Jw
   return { kind: 'hmac', secret, algorithms };
 }
 
-const intersect = (base: string[], allowed?: string[]) =>
-  allowed?.length ? base.filter((a) => allowed.includes(a)) : base;
+export const intersect = (base: readonly string[], allowed?: string[]): string[] =>
+  allowed?.length ? base.filter((a) => allowed.includes(a)) : [...base];

@@ -1,7 +1,7 @@
 // A remote JWKS that is fetched in the background and never on a decision's path: MediaMTX blocks its path
 // manager while it waits for the sidecar, so a slow identity provider must not slow down viewers.
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { ASYMMETRIC_ALGS } from './keys.ts';
+import { ASYMMETRIC_ALGS, intersect } from './keys.ts';
 
 export interface RemoteJwksOptions {
   url: string;
@@ -58,9 +58,7 @@ export class RemoteJwks {
       const jwks = (await res.json()) as JSONWebKeySet;
       if (!Array.isArray(jwks.keys) || !jwks.keys.length) throw new Error('no keys');
       const public_ = jwks.keys.filter((k) => !('d' in k) && k.kty !== 'oct');
-      const algorithms = this.opts.algorithms?.length
-        ? ASYMMETRIC_ALGS.filter((a) => this.opts.algorithms!.includes(a))
-        : ASYMMETRIC_ALGS;
+      const algorithms = intersect(ASYMMETRIC_ALGS, this.opts.algorithms);
       this.set = { getKey: createLocalJWKSet({ keys: public_ }), algorithms };
       this.opts.onResult?.(true, `${public_.length} keys`);
     } catch (e) {

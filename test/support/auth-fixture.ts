@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
 import pino from 'pino';
+import { mediamtxRequest } from '../../src/auth/request.ts';
 import { authMetrics, hookServer } from '../../src/auth/server.ts';
 import { AuthStateStore } from '../../src/auth/state.ts';
 import type { AuthConfig } from '../../src/render/mediamtx-config.ts';
@@ -76,19 +77,5 @@ export async function sidecar(
   return { app, store, metrics, dir, log };
 }
 
-/** A body exactly as MediaMTX 1.20.1 sends it (field order and types of authenticateHTTP). */
-export function mtx(fields: Partial<Record<string, unknown>>) {
-  return {
-    ip: '203.0.113.7',
-    user: '',
-    password: '',
-    token: '',
-    action: 'read',
-    path: PATH,
-    protocol: 'hls',
-    id: '2b1f9c3e-8d1a-4c55-9a1e-6f0b7c2d9e10',
-    query: '',
-    userAgent: 'test',
-    ...fields,
-  };
-}
+/** A body exactly as MediaMTX 1.20.1 sends it, for this fixture's stream path. */
+export const mtx = (fields: Partial<Record<string, unknown>>) => mediamtxRequest({ path: PATH, ...fields });
