@@ -50,6 +50,8 @@ export class Reconciler {
   private readonly log: Logger;
   private readonly opts: ReconcilerOptions;
   private readonly secretWaits = new Map<string, number>();
+  /** Per-stream MediaMTX API tokens: generated once and never changed, so read once instead of every poll. */
+  private readonly apiTokens = new Map<string, string>();
 
   constructor(kube: Kube, caches: Caches, events: EventRecorder, log: Logger, opts: ReconcilerOptions) {
     this.kube = kube;
@@ -64,6 +66,7 @@ export class Reconciler {
     const ls = this.caches.streams.get(namespace, name);
     if (!ls || ls.metadata.deletionTimestamp) {
       this.secretWaits.delete(key);
+      this.apiTokens.delete(key);
       return undefined; // owned children go with it by garbage collection
     }
     const log = this.log.child({ livestream: { namespace, name }, generation: ls.metadata.generation });
@@ -212,13 +215,19 @@ export class Reconciler {
   private async probe(ls: LiveStream, r: RenderedStream, deployment?: KubeObject) {
     const base = this.opts.locateApi?.(ls.metadata.namespace, ls.metadata.name);
     if (!base || !deployment) return undefined;
+    const key = `${ls.metadata.namespace}/${ls.metadata.name}`;
     try {
-      const secret = await this.kube.getOrUndefined<{ data?: Record<string, string> }>(
-        resourcePath('v1', 'Secret', ls.metadata.namespace, names(ls.metadata.name).internalSecret),
-      );
-      const token = secret?.data?.['api-token'];
-      if (!token) return undefined;
-      return await probeMediaMTX(base, r.spec.path, Buffer.from(token, 'base64').toString('utf8'));
+      let token = this.apiTokens.get(key);
+      if (!token) {
+        const secret = await this.kube.getOrUndefined<{ data?: Record<string, string> }>(
+          resourcePath('v1', 'Secret', ls.metadata.namespace, names(ls.metadata.name).internalSecret),
+        );
+        const data = secret?.data?.['api-token'];
+        if (!data) return undefined;
+        token = Buffer.from(data, 'base64').toString('utf8');
+        this.apiTokens.set(key, token);
+      }
+      return await probeMediaMTX(base, r.spec.path, token);
     } catch {
       return undefined;
     }

@@ -209,7 +209,7 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
 
   try {
     await waitFor('kube-apiserver /readyz', ready, procs, logsDir, timeoutMs);
-    if (opts.tier === 'full') await startFullTier(dir, kubeconfig, certDir, server, token, procs, logsDir, timeoutMs);
+    if (opts.tier === 'full') await startFullTier(kubeconfig, certDir, server, token, procs, logsDir, timeoutMs);
   } catch (e) {
     await stop();
     throw e;
@@ -235,7 +235,6 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
 }
 
 async function startFullTier(
-  dir: string,
   kubeconfig: string,
   certDir: string,
   server: string,
@@ -334,7 +333,6 @@ async function startFullTier(
     logsDir,
     timeoutMs,
   );
-  void dir;
 }
 
 function postJson(url: string, token: string, body: unknown): Promise<void> {

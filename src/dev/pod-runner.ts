@@ -13,7 +13,7 @@
 // kwok keeps the pods' status in the API server.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Informer } from '../controller/informer.ts';
@@ -53,6 +53,8 @@ interface RunningPod {
   endpoints: Endpoints;
   volumeDirs: Map<string, { source: string; dir: string }>;
   sourceDigests: Map<string, string>;
+  /** Rewrites container mount paths inside file contents to the materialised directories. */
+  rewrite: (text: string) => string;
 }
 
 const ENV_FOR_PORT: Record<string, string> = {
@@ -76,7 +78,6 @@ export class PodRunner {
   private readonly root: string;
   private readonly log: Logger;
   private queue = Promise.resolve();
-  private secretPoll?: NodeJS.Timeout;
 
   constructor(kube: Kube, root: string, log: Logger) {
     this.kube = kube;
@@ -194,6 +195,7 @@ export class PodRunner {
       endpoints: { ports: {}, pids: {}, dir },
       volumeDirs: new Map(),
       sourceDigests: new Map(),
+      rewrite: (t) => t,
     };
     // Volumes whose source is missing keep the pod from starting, as kubelet would (ContainerCreating).
     for (const v of spec.volumes) {
@@ -218,7 +220,7 @@ export class PodRunner {
     }
     const uniqueMounts = [...new Map(mountMap).entries()].sort((a, b) => b[0].length - a[0].length);
     const rewrite = (text: string) => uniqueMounts.reduce((t, [from, to]) => t.replaceAll(`${from}/`, `${to}/`), text);
-    (pod as RunningPod & { rewrite?: typeof rewrite }).rewrite = rewrite;
+    pod.rewrite = rewrite;
     this.refreshVolumes(pod, ns);
 
     for (const c of spec.containers) for (const p of c.ports ?? []) pod.endpoints.ports[p.name] = await freePort();
@@ -266,7 +268,7 @@ export class PodRunner {
 
   /** Writes volume contents kubelet-style; swaps ..data only when the source changed. */
   private refreshVolumes(pod: RunningPod, ns: string): void {
-    const rewrite = (pod as RunningPod & { rewrite?: (t: string) => string }).rewrite ?? ((t: string) => t);
+    const { rewrite } = pod;
     for (const [, { source, dir }] of pod.volumeDirs) {
       const [kind, name] = source.split('/') as [string, string];
       const obj = kind === 'cm' ? this.configMaps.get(ns, name) : this.secrets.get(ns, name);
@@ -311,15 +313,9 @@ export class PodRunner {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.secretPoll);
     for (const i of [this.deployments, this.configMaps, this.secrets, this.pvcs]) i.stop();
     await this.queue;
     for (const key of [...this.pods.keys()]) await this.stopPod(key);
-  }
-
-  /** For tests: the Deployment's pod spec as the runner sees it. */
-  async deployment(namespace: string, name: string): Promise<KubeObject> {
-    return this.kube.get(resourcePath('apps/v1', 'Deployment', namespace, name));
   }
 }
 
@@ -339,6 +335,10 @@ export function atomicWriteDir(dir: string, files: Record<string, string>): void
   rmSync(tmpLink, { force: true });
   symlinkSync(stamp, tmpLink);
   renameSync(tmpLink, join(dir, '..data'));
+  // Like kubelet, drop the previous generations once ..data points at the new one.
+  for (const entry of readdirSync(dir))
+    if (entry.startsWith('..') && entry !== stamp && entry !== '..data')
+      rmSync(join(dir, entry), { recursive: true, force: true });
   for (const name of Object.keys(files)) {
     try {
       symlinkSync(join('..data', name), join(dir, name));
