@@ -30,53 +30,76 @@ export const PATHS_CLAIM = 'vstream.io/paths';
 /** MediaMTX's claim (authJWTClaimKey default), accepted so existing tokens keep working. */
 export const MEDIAMTX_CLAIM = 'mediamtx_permissions';
 
+const nonEmpty = (c: string | null | undefined): c is string => typeof c === 'string' && c.length > 0;
+
 /** Every place a client can put a credential, in MediaMTX's precedence order, de-duplicated. */
 export function credentialCandidates(req: AuthRequest): string[] {
-  const out = [req.token, req.password];
-  if (req.query) {
-    const q = new URLSearchParams(req.query);
-    out.push(q.get('token') ?? '', q.get('jwt') ?? '');
-  }
-  return [...new Set(out.filter((c) => c.length > 0))];
+  return [...new Set([...directCredentials(req), ...queryCredentials(req)])];
+}
+const directCredentials = (req: AuthRequest) => [req.token, req.password].filter(nonEmpty);
+function queryCredentials(req: AuthRequest): string[] {
+  if (!req.query) return [];
+  const q = new URLSearchParams(req.query);
+  return [q.get('token'), q.get('jwt')].filter(nonEmpty);
 }
 
-export async function decide(req: AuthRequest, state: AuthState, nowSeconds = Date.now() / 1000): Promise<Decision> {
+/**
+ * An opaque-token check (publish, api). The fields MediaMTX fills itself are tried first, so the common case never
+ * parses the query string; every comparison is constant-time (TokenSet.matches).
+ */
+function checkToken(
+  set: TokenSet | undefined,
+  req: AuthRequest,
+  ok: string,
+  bad: string,
+  unavailable: string,
+): Decision {
+  const direct = directCredentials(req);
+  if (set && direct.length && set.matches(direct)) return allow(ok);
+  const query = queryCredentials(req);
+  if (!direct.length && !query.length) return deny(401, 'no_credentials');
+  if (!set) return deny(401, unavailable);
+  return query.length && set.matches(query) ? allow(ok) : deny(401, bad);
+}
+
+/** Synchronous for everything but JWTs (jose's verification is async), so the hot publish path allocates no promise. */
+export function decide(
+  req: AuthRequest,
+  state: AuthState,
+  nowSeconds = Date.now() / 1000,
+): Decision | Promise<Decision> {
   const { config } = state;
   switch (req.action) {
     case 'metrics':
       return config.metrics.allow ? allow('metrics_allowed') : deny(403, 'metrics_disabled');
     case 'pprof':
       return deny(403, 'pprof_disabled');
-    case 'api': {
-      const creds = credentialCandidates(req);
-      if (!creds.length) return deny(401, 'no_credentials');
-      if (!state.apiTokens) return deny(401, 'api_token_unavailable');
-      return state.apiTokens.matches(creds) ? allow('api_token') : deny(401, 'bad_api_token');
-    }
-    case 'publish': {
+    case 'api':
+      return checkToken(state.apiTokens, req, 'api_token', 'bad_api_token', 'api_token_unavailable');
+    case 'publish':
       if (req.path !== config.path) return deny(403, 'wrong_path');
-      const creds = credentialCandidates(req);
-      if (!creds.length) return deny(401, 'no_credentials');
-      if (!state.publishTokens) return deny(401, 'publish_token_unavailable');
-      return state.publishTokens.matches(creds) ? allow('publish_token') : deny(401, 'bad_publish_token');
-    }
+      return checkToken(state.publishTokens, req, 'publish_token', 'bad_publish_token', 'publish_token_unavailable');
     case 'read':
     case 'playback': {
       if (req.path !== config.path) return deny(403, 'wrong_path');
       if (config.read.access === 'public') return allow('public');
       const creds = credentialCandidates(req).filter(looksLikeJwt);
       if (!creds.length) return deny(401, 'no_credentials');
-      let last: Decision = deny(401, 'invalid_jwt');
-      for (const jwt of creds) {
-        const d = await decideJwt(jwt, req, state, nowSeconds);
-        if (d.allow) return d;
-        last = d;
-      }
-      return last;
+      return firstValidJwt(creds, req, state, nowSeconds);
     }
     default:
       return deny(400, 'unknown_action');
   }
+}
+
+async function firstValidJwt(creds: string[], req: AuthRequest, state: AuthState, now: number): Promise<Decision> {
+  let last: Decision = deny(401, 'invalid_jwt');
+  for (const jwt of creds) {
+    const d = await decideJwt(jwt, req, state, now);
+    if (d.allow) return d;
+    last = d;
+  }
+  return last;
 }
 
 const looksLikeJwt = (s: string) => s.length < 8192 && /^[\w-]+\.[\w-]+\.[\w-]*$/.test(s);

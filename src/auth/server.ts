@@ -83,7 +83,8 @@ export function hookServer(store: AuthStateStore, metrics: AuthMetrics, log: Log
     const body = req.body;
     let d: Decision;
     try {
-      d = await decide(body, store.state);
+      const r = decide(body, store.state);
+      d = r instanceof Promise ? await r : r;
     } catch (e) {
       // Deny what we cannot decide; the error text never includes the request.
       log.error({ error: (e as Error).message }, 'decision failed');
