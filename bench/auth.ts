@@ -153,6 +153,8 @@ try {
   // 1 000 viewers re-authenticating: their verified tokens are in the sidecar's cache.
   const jwtCached = await load(side.url, jwtReqs.slice(0, 1000));
   await fixedRate(side.url, jwtReqs, 2000, 1); // warm-up at the target rate, discarded
+  // The same fixed-rate client against the bare route: what the client and the machine add on their own.
+  const bareAt2k = await fixedRate(bare.url, jwtReqs, 2000, seconds);
   const at2k = await fixedRate(side.url, jwtReqs, 2000, seconds);
   const publishAt2k = await fixedRate(side.url, publishReq, 2000, seconds);
   const result = {
@@ -178,6 +180,7 @@ try {
       },
       fixed_rate_client: 'undici Pool, 256 connections, exact per-request latency from send to answer',
       jwt_at_2k_rps: at2k,
+      baseline_at_2k_rps: bareAt2k,
       publish_at_2k_rps: publishAt2k,
     },
   };
