@@ -1,6 +1,6 @@
 // End to end: a LiveStream on a real API server becomes a real MediaMTX with the real sidecar (run by the local pod
 // runner), ffmpeg publishes with the token from the Secret, and an HLS client plays with a viewer JWT.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +8,11 @@ import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LiveStream } from '../../src/api/livestream.ts';
+import { mediamtxRequest } from '../../src/auth/request.ts';
 import type { runController } from '../../src/controller/main.ts';
 import { freePort } from '../../src/dev/cluster.ts';
 import { PodRunner } from '../../src/dev/pod-runner.ts';
-import { toolPath } from '../../src/dev/tools.ts';
+import { REPO_ROOT, toolPath } from '../../src/dev/tools.ts';
 import { resourcePath } from '../../src/kube/rest.ts';
 import { createStream, inProcessController, streamPath, waitPhase } from '../support/controller.ts';
 import { installCrd } from '../support/crd.ts';
@@ -147,6 +148,49 @@ describe('a JWT-protected, recorded stream', () => {
     expect((await httpGet(url, { authorization: `Bearer ${other}` })).status).toBe(401);
     const wrongIssuer = await viewerToken(path, { iss: 'https://evil.example' });
     expect((await httpGet(url, { authorization: `Bearer ${wrongIssuer}` })).status).toBe(401);
+  });
+
+  it('accepts a viewer token from `vstream token viewer` and rotates the publish token without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vstream-cli-'));
+    writeFileSync(
+      join(dir, 'viewer.jwk.json'),
+      JSON.stringify({ ...(await exportJWK(signingKey)), kid: 'e2e', alg: 'ES256' }),
+    );
+    const cli = (...args: string[]) =>
+      execFileSync(process.execPath, [join(REPO_ROOT, 'src/cli.ts'), ...args, '--kubeconfig', inject('kubeconfig')], {
+        encoding: 'utf8',
+      }).trim();
+    const token = cli(
+      'token',
+      'viewer',
+      '--stream',
+      `${ns}/show`,
+      '--key',
+      join(dir, 'viewer.jwk.json'),
+      '--ttl',
+      '10m',
+    );
+    expect(
+      (await httpGet(`http://127.0.0.1:${e.ports.hls}/${path}/index.m3u8`, { authorization: `Bearer ${token}` }))
+        .status,
+    ).toBe(200);
+
+    // Rotation, asked of the sidecar directly (the publisher already on air stays on air either way).
+    const hook = (t: string) =>
+      fetch(`http://127.0.0.1:${e.ports['auth-hook']}/auth`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(
+          mediamtxRequest({ action: 'publish', protocol: 'rtmp', path, token: t, query: `token=${t}` }),
+        ),
+      }).then((r) => r.status);
+    const before = await publishToken('show');
+    expect(cli('token', 'publish', '--stream', `${ns}/show`)).toBe(before);
+    const fresh = cli('token', 'publish', '--stream', `${ns}/show`, '--rotate');
+    expect(fresh).not.toBe(before);
+    await waitUntil('sidecar picked up the rotated token', async () => (await hook(fresh)) === 200, 120_000, 500);
+    expect(await hook(before)).toBe(200);
+    expect(await hook('never-issued-token-0123456789')).toBe(401);
   });
 
   it('refuses a wrong publish token and a second publisher', async () => {

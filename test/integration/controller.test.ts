@@ -151,6 +151,29 @@ describe('reconciling a LiveStream', () => {
   });
 });
 
+describe('the controller process', () => {
+  it('serves /readyz, /livez and controller-runtime-named metrics', async () => {
+    const base = ctl.opsAddr;
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect((await fetch(`${base}/livez`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    for (const name of [
+      'controller_runtime_reconcile_total{controller="livestream",result="success"}',
+      'controller_runtime_reconcile_time_seconds_bucket',
+      'workqueue_depth{name="livestream"}',
+      'workqueue_adds_total{name="livestream"}',
+      'leader_election_master_status{name="vstream-controller"} 1',
+    ]) {
+      expect(metrics).toContain(name);
+    }
+    await waitUntil(
+      'phase gauge',
+      async () => (await (await fetch(`${base}/metrics`)).text()).includes('vstream_livestreams{phase="Ready"}'),
+      15_000,
+    );
+  });
+});
+
 describe('Secrets', () => {
   it('reports a missing Secret as a condition, holds the Deployment back, and recovers when it appears', async () => {
     await createStream(kube, ns, 'beta', {
