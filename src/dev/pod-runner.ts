@@ -17,7 +17,7 @@ import { createWriteStream, mkdirSync, readdirSync, renameSync, rmSync, symlinkS
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Informer } from '../controller/informer.ts';
-import { type Kube, type KubeObject, resourcePath } from '../kube/rest.ts';
+import type { Kube, KubeObject } from '../kube/rest.ts';
 import { MANAGED_BY } from '../render/names.ts';
 import { freePort } from './cluster.ts';
 import { REPO_ROOT, toolPath } from './tools.ts';
