@@ -236,27 +236,21 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
   };
 }
 
+const opaqueSecret = (ls: LiveStream, name: string, stringData: Record<string, string>): K8sObject => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: meta(ls, name),
+  type: 'Opaque',
+  stringData,
+});
+
 /** The generated publish-token Secret. The token comes from the caller (the controller's random source). */
-export function publishSecretObject(ls: LiveStream, token: string): K8sObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: meta(ls, names(ls.metadata.name).publishSecret),
-    type: 'Opaque',
-    stringData: { token },
-  };
-}
+export const publishSecretObject = (ls: LiveStream, token: string) =>
+  opaqueSecret(ls, names(ls.metadata.name).publishSecret, { token });
 
 /** The Secret holding the credential the controller uses for the MediaMTX control API. */
-export function internalSecretObject(ls: LiveStream, apiToken: string): K8sObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: meta(ls, names(ls.metadata.name).internalSecret),
-    type: 'Opaque',
-    stringData: { 'api-token': apiToken },
-  };
-}
+export const internalSecretObject = (ls: LiveStream, apiToken: string) =>
+  opaqueSecret(ls, names(ls.metadata.name).internalSecret, { 'api-token': apiToken });
 
 /** Children in apply order: config before the pods that mount it. */
 export function childObjects(r: RenderedStream): K8sObject[] {

@@ -18,7 +18,8 @@ export async function parseSigningKey(text: string, alg?: string): Promise<Signi
     const a = alg ?? k.alg ?? (k.kty === 'EC' ? 'ES256' : k.kty === 'OKP' ? 'EdDSA' : 'RS256');
     return { kind: 'private', key: (await importJWK(k, a)) as CryptoKey, alg: a, ...(k.kid ? { kid: k.kid } : {}) };
   }
-  if (t.startsWith('-----BEGIN PRIVATE KEY-----')) {
+  // PEM: importPKCS8 accepts only an unencrypted PKCS#8 private key and says so otherwise.
+  if (t.startsWith('-----BEGIN ')) {
     const a = alg ?? 'RS256';
     return { kind: 'private', key: await importPKCS8(t, a), alg: a };
   }
