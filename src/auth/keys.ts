@@ -1,5 +1,5 @@
 // Parsing of the secret files the sidecar reads. Errors describe the file, never its content.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { ASYMMETRIC_JWT_ALGORITHMS, HMAC_JWT_ALGORITHMS } from '../api/livestream.ts';
 
@@ -44,7 +44,8 @@ export class TokenSet {
   }
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+// One-shot hashing: no Hash object per call on the hot path.
+const digest = (s: string): Buffer => hash('sha256', s, 'buffer');
 
 export const ASYMMETRIC_ALGS: readonly string[] = ASYMMETRIC_JWT_ALGORITHMS;
 export const HMAC_ALGS: readonly string[] = HMAC_JWT_ALGORITHMS;

@@ -1,6 +1,6 @@
 // The sidecar's two HTTP servers: the hook MediaMTX calls (loopback only) and /metrics + health for kubelet
 // and Prometheus. Each is a fastify instance with its own plugins, so neither can see the other's routes.
-import fastify, { type FastifyInstance } from 'fastify';
+import fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { type Decision, decide } from './decide.ts';
@@ -78,20 +78,13 @@ export function hookServer(store: AuthStateStore, metrics: AuthMetrics, log: Log
     }
     return h;
   };
-  app.post<{ Body: AuthRequest }>('/auth', { schema: { body: authRequestSchema } }, async (req, reply) => {
-    const start = process.hrtime.bigint();
-    const body = req.body;
-    let d: Decision;
-    try {
-      const r = decide(body, store.state);
-      d = r instanceof Promise ? await r : r;
-    } catch (e) {
-      // Deny what we cannot decide; the error text never includes the request.
-      log.error({ error: (e as Error).message }, 'decision failed');
-      d = { allow: false, status: 401, reason: 'internal_error' };
-    }
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    latencyOf(body.action).observe(seconds);
+  const failed = (e: unknown): Decision => {
+    // Deny what we cannot decide; the error text never includes the request.
+    log.error({ error: (e as Error).message }, 'decision failed');
+    return { allow: false, status: 401, reason: 'internal_error' };
+  };
+  const finish = (body: AuthRequest, d: Decision, start: number, reply: FastifyReply) => {
+    latencyOf(body.action).observe((performance.now() - start) / 1000);
     decisionOf(body.action, body.protocol || 'none', d.allow ? 'allow' : 'deny', d.reason).inc();
     // Allows at debug: MediaMTX already logs every session it starts (path, remote address, protocol). Denials at
     // info: only the sidecar knows why, and that is what an operator chasing a failed login needs.
@@ -110,7 +103,20 @@ export function hookServer(store: AuthStateStore, metrics: AuthMetrics, log: Log
         },
         'auth',
       );
-    return reply.code(d.status).send();
+    void reply.code(d.status).send();
+  };
+  // Not an async handler: opaque-token decisions are synchronous and answer without a promise; JWTs await jose.
+  app.post<{ Body: AuthRequest }>('/auth', { schema: { body: authRequestSchema } }, (req, reply) => {
+    const start = performance.now();
+    const body = req.body;
+    let r: Decision | Promise<Decision>;
+    try {
+      r = decide(body, store.state);
+    } catch (e) {
+      r = failed(e);
+    }
+    if (r instanceof Promise) r.catch(failed).then((d) => finish(body, d, start, reply));
+    else finish(body, r, start, reply);
   });
   return app;
 }
