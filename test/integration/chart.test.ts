@@ -16,6 +16,10 @@ const NS = 'vstream-system';
 const kubeArgs = () => ['--kubeconfig', inject('kubeconfig')];
 const existing = inject('clusterTier') === 'existing';
 
+const FULL_VALUES = join(REPO_ROOT, 'test/fixtures/chart-full-values.yaml');
+/** `helm template` of the chart as release vstream in the controller's namespace. */
+const template = (...extra: string[]) => helm(['template', 'vstream', CHART, '--namespace', NS, ...extra]);
+
 function golden(name: string, text: string) {
   const path = join(REPO_ROOT, 'test/golden', name);
   if (process.env.UPDATE_GOLDEN) writeFileSync(path, text);
@@ -32,18 +36,8 @@ describe('the chart, offline', () => {
   });
 
   it('renders the golden manifests for default and full-featured values', () => {
-    golden('chart-default.yaml', helm(['template', 'vstream', CHART, '--namespace', NS]));
-    const full = helm([
-      'template',
-      'vstream',
-      CHART,
-      '--namespace',
-      NS,
-      '-f',
-      join(REPO_ROOT, 'test/fixtures/chart-full-values.yaml'),
-      '--api-versions',
-      'monitoring.coreos.com/v1',
-    ]);
+    golden('chart-default.yaml', template());
+    const full = template('-f', FULL_VALUES, '--api-versions', 'monitoring.coreos.com/v1');
     golden('chart-full.yaml', full);
     const kinds = parseAllDocuments(full)
       .map((d) => (d.toJS() as { kind?: string } | null)?.kind)
@@ -61,15 +55,7 @@ describe('the chart, offline', () => {
   });
 
   it('leaves out monitoring objects when their CRDs are absent', () => {
-    const out = helm([
-      'template',
-      'vstream',
-      CHART,
-      '--namespace',
-      NS,
-      '-f',
-      join(REPO_ROOT, 'test/fixtures/chart-full-values.yaml'),
-    ]);
+    const out = template('-f', FULL_VALUES);
     expect(out).not.toContain('kind: ServiceMonitor');
     expect(out).not.toContain('kind: PrometheusRule');
   });
@@ -92,7 +78,7 @@ describe('the chart, offline', () => {
   });
 
   it('uses the same image for the controller and the sidecar it injects', () => {
-    const out = helm(['template', 'vstream', CHART, '--namespace', NS]);
+    const out = template();
     const image = /image: (\S+)/.exec(out)?.[1];
     expect(out).toContain(`--sidecar-image=${image}`);
   });

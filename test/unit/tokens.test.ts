@@ -13,6 +13,7 @@ import {
   newPublishToken,
   parseSigningKey,
   rotateTokens,
+  type SigningKey,
   signViewerToken,
 } from '../../src/token/viewer.ts';
 import { mtx } from '../support/auth-fixture.ts';
@@ -26,17 +27,15 @@ const config = (jwt: Partial<NonNullable<AuthConfig['read']['jwt']>> = {}): Auth
   metrics: { allow: true },
 });
 
+/** A 60 s viewer token for PATH from issuer https://id. */
+const viewerToken = (key: SigningKey) =>
+  signViewerToken({ paths: [PATH], issuer: 'https://id', audience: 'vstream', ttlSeconds: 60, key });
+
 describe('viewer tokens', () => {
   it('are accepted for their stream only, with a generated key pair', async () => {
     const { privateJwk, jwks } = await generateViewerKeys('ES256');
     const key = await parseSigningKey(JSON.stringify(privateJwk));
-    const token = await signViewerToken({
-      paths: [PATH],
-      issuer: 'https://id',
-      audience: 'vstream',
-      ttlSeconds: 60,
-      key,
-    });
+    const token = await viewerToken(key);
     const state: AuthState = {
       config: config(),
       jwtKeys: parseJwtKeys(JSON.stringify(jwks), 'keys'),
@@ -53,13 +52,7 @@ describe('viewer tokens', () => {
 
   it('work with an HMAC secret the sidecar reads from the same Secret', async () => {
     const secret = 'a-very-long-shared-hmac-secret-of-40-bytes!!';
-    const token = await signViewerToken({
-      paths: [PATH],
-      issuer: 'https://id',
-      audience: 'vstream',
-      ttlSeconds: 60,
-      key: await parseSigningKey(secret),
-    });
+    const token = await viewerToken(await parseSigningKey(secret));
     const state: AuthState = { config: config(), jwtKeys: parseJwtKeys(secret, 'keys'), jwtCache: new JwtCache() };
     expect((await decide(mtx({ token }) as never, state)).allow).toBe(true);
   });
@@ -110,13 +103,7 @@ describe('remote JWKS', () => {
     const remote = new RemoteJwks({ url, cooldownMs: 0 });
     await remote.refresh();
     const key = { kind: 'private' as const, key: pair.privateKey, alg: 'RS256', kid: 'r1' };
-    const token = await signViewerToken({
-      paths: [PATH],
-      issuer: 'https://id',
-      audience: 'vstream',
-      ttlSeconds: 60,
-      key,
-    });
+    const token = await viewerToken(key);
     const state: AuthState = { config: config({ jwksURL: url }), remote, jwtCache: new JwtCache() };
     expect((await decide(mtx({ token }) as never, state)).allow).toBe(true);
 
@@ -124,13 +111,7 @@ describe('remote JWKS', () => {
     const next = await generateKeyPair('RS256', { extractable: true });
     jwks = { keys: [{ ...(await exportJWK(next.publicKey)), kid: 'r2', alg: 'RS256' }] };
     delayMs = 500;
-    const token2 = await signViewerToken({
-      paths: [PATH],
-      issuer: 'https://id',
-      audience: 'vstream',
-      ttlSeconds: 60,
-      key: { kind: 'private', key: next.privateKey, alg: 'RS256', kid: 'r2' },
-    });
+    const token2 = await viewerToken({ kind: 'private', key: next.privateKey, alg: 'RS256', kid: 'r2' });
     const before = fetches;
     const t0 = performance.now();
     const first = await decide(mtx({ token: token2 }) as never, state);
