@@ -2,7 +2,7 @@
 # Builds the local control plane (and MediaMTX) from Go modules into a version-keyed cache
 # outside the repo, building only what is missing.
 #
-#   tools/build.sh [--paths] [family ...]     families: kube etcd kwok helm mediamtx (default: all)
+#   tools/build.sh [--paths] [family ...]     families: kube etcd kwok helm mediamtx authload (default: all)
 #
 # Prints one "family=<dir>" line per family at the end (the harness reads these).
 # --paths prints those lines without building anything.
@@ -18,11 +18,11 @@ families=()
 for a in "$@"; do
   case $a in
     --paths) paths_only=1 ;;
-    kube|etcd|kwok|helm|mediamtx) families+=("$a") ;;
+    kube|etcd|kwok|helm|mediamtx|authload) families+=("$a") ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
-[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx)
+[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx authload)
 
 gover=$(go env GOVERSION)
 modversion() { # family module -> pinned version from go.mod
@@ -42,6 +42,7 @@ version_of() {
     kwok) modversion kwok sigs.k8s.io/kwok ;;
     helm) modversion helm helm.sh/helm/v3 ;;
     mediamtx) modversion mediamtx github.com/bluenviron/mediamtx ;;
+    authload) echo v1 ;; # ours: the key (a hash of its source) tells builds apart
   esac
 }
 dir_of() { echo "$cache/bin/$1-$(version_of "$1")-$(key "$1")"; }
@@ -97,6 +98,9 @@ build_mediamtx() {
   printf "%s" "$v" > "$src/internal/core/VERSION"
   (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$1/mediamtx" .)
   rm -rf "$src"
+}
+build_authload() { # the auth benchmark's load client: stdlib only, seconds to build
+  (cd "$here/authload" && go build -trimpath -ldflags "-s -w" -o "$1/authload" .)
 }
 
 for f in "${families[@]}"; do

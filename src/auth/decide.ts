@@ -83,49 +83,76 @@ export function decide(
     case 'playback': {
       if (req.path !== config.path) return deny(403, 'wrong_path');
       if (config.read.access === 'public') return allow('public');
+      const jwt = config.read.jwt;
+      if (!jwt) return deny(401, 'jwt_not_configured');
       const creds = credentialCandidates(req).filter(looksLikeJwt);
       if (!creds.length) return deny(401, 'no_credentials');
-      return firstValidJwt(creds, req, state, nowSeconds);
+      return jwtDecision(creds, req, state, jwt.clockSkewSeconds, nowSeconds);
     }
     default:
       return deny(400, 'unknown_action');
   }
 }
 
-async function firstValidJwt(creds: string[], req: AuthRequest, state: AuthState, now: number): Promise<Decision> {
-  let last: Decision = deny(401, 'invalid_jwt');
+/**
+ * Tokens verified before are decided synchronously from the cache (a player re-authenticating pays for no promise and
+ * no signature check); only the others go through jose. Any valid candidate allows; otherwise the last denial stands.
+ */
+function jwtDecision(
+  creds: string[],
+  req: AuthRequest,
+  state: AuthState,
+  skew: number,
+  now: number,
+): Decision | Promise<Decision> {
+  let last: Decision | undefined;
+  const unverified: string[] = [];
   for (const jwt of creds) {
-    const d = await decideJwt(jwt, req, state, now);
+    const payload = state.jwtCache.get(jwt, now);
+    if (!payload) unverified.push(jwt);
+    else {
+      const d = claimsDecision(payload, req, skew, now);
+      if (d.allow) return d;
+      last = d;
+    }
+  }
+  return unverified.length ? verifyEach(unverified, req, state, skew, now, last) : last!;
+}
+
+async function verifyEach(
+  creds: string[],
+  req: AuthRequest,
+  state: AuthState,
+  skew: number,
+  now: number,
+  last: Decision | undefined,
+): Promise<Decision> {
+  for (const jwt of creds) {
+    const verified = await state.jwtCache.verifyOnce(jwt, () => verify(jwt, state, now));
+    if ('reason' in verified) {
+      last = deny(401, verified.reason);
+      continue;
+    }
+    state.jwtCache.set(jwt, verified.payload, now);
+    const d = claimsDecision(verified.payload, req, skew, now);
     if (d.allow) return d;
     last = d;
   }
-  return last;
+  return last ?? deny(401, 'invalid_jwt');
 }
 
 const looksLikeJwt = (s: string) => s.length < 8192 && /^[\w-]+\.[\w-]+\.[\w-]*$/.test(s);
 
-async function decideJwt(jwt: string, req: AuthRequest, state: AuthState, now: number): Promise<Decision> {
-  const cfg = state.config.read.jwt;
-  if (!cfg) return deny(401, 'jwt_not_configured');
-  let payload = state.jwtCache.get(jwt, now);
-  if (!payload) {
-    const verified = await verify(jwt, state, now);
-    if ('reason' in verified) return deny(401, verified.reason);
-    payload = verified.payload;
-    state.jwtCache.set(jwt, payload, now);
-  }
-  // exp/nbf are re-checked on every use: a cached token must not outlive its validity.
-  const skew = cfg.clockSkewSeconds;
+/** exp/nbf are checked on every use, not only at verification: a cached token must not outlive its validity. */
+function claimsDecision(payload: JWTPayload, req: AuthRequest, skew: number, now: number): Decision {
   if (typeof payload.exp === 'number' && now > payload.exp + skew) return deny(401, 'jwt_expired');
   if (typeof payload.nbf === 'number' && now + skew < payload.nbf) return deny(401, 'jwt_not_yet_valid');
   return pathAllowed(payload, req.action, req.path) ? allow('jwt') : deny(403, 'jwt_wrong_path');
 }
 
-async function verify(
-  jwt: string,
-  state: AuthState,
-  now: number,
-): Promise<{ payload: JWTPayload } | { reason: string }> {
+type Verified = { payload: JWTPayload } | { reason: string };
+
+async function verify(jwt: string, state: AuthState, now: number): Promise<Verified> {
   const cfg = state.config.read.jwt!;
   const options = {
     issuer: cfg.issuer,
@@ -138,11 +165,7 @@ async function verify(
   const keys = state.jwtKeys;
   if (keys) {
     try {
-      const r =
-        keys.kind === 'hmac'
-          ? await jwtVerify(jwt, keys.secret, { ...options, algorithms: keys.algorithms })
-          : await jwtVerify(jwt, keys.getKey, { ...options, algorithms: keys.algorithms });
-      return { payload: r.payload };
+      return { payload: (await jwtVerify(jwt, keys.getKey, { ...options, algorithms: keys.algorithms })).payload };
     } catch (e) {
       reason = jwtFailure(e);
     }
@@ -213,6 +236,7 @@ function safeRegExp(source: string): RegExp | undefined {
  */
 export class JwtCache {
   private readonly entries = new Map<string, { payload: JWTPayload; until: number }>();
+  private readonly pending = new Map<string, Promise<Verified>>();
   private readonly max: number;
   private readonly ttlSeconds: number;
 
@@ -234,6 +258,19 @@ export class JwtCache {
   set(token: string, payload: JWTPayload, now: number): void {
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(token, { payload, until: now + this.ttlSeconds });
+  }
+
+  /**
+   * One verification per token at a time: viewers sharing a token (one link for a whole audience) who join together
+   * cost one signature check, not one each.
+   */
+  verifyOnce(token: string, verify: () => Promise<Verified>): Promise<Verified> {
+    let p = this.pending.get(token);
+    if (!p) {
+      p = verify().finally(() => this.pending.delete(token));
+      this.pending.set(token, p);
+    }
+    return p;
   }
 
   clear(): void {

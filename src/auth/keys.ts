@@ -1,5 +1,5 @@
 // Parsing of the secret files the sidecar reads. Errors describe the file, never its content.
-import { hash, timingSafeEqual } from 'node:crypto';
+import { createSecretKey, hash, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { ASYMMETRIC_JWT_ALGORITHMS, HMAC_JWT_ALGORITHMS } from '../api/livestream.ts';
 
@@ -53,7 +53,7 @@ export const HMAC_ALGS: readonly string[] = HMAC_JWT_ALGORITHMS;
 /** Verification material from the keys Secret: a JWKS of public keys, or a raw HMAC secret. */
 export type JwtKeys =
   | { kind: 'jwks'; getKey: JWTVerifyGetKey; algorithms: string[]; count: number }
-  | { kind: 'hmac'; secret: Uint8Array; algorithms: string[] };
+  | { kind: 'hmac'; getKey: JWTVerifyGetKey; algorithms: string[] };
 
 export function parseJwtKeys(text: string, what: string, allowed?: string[]): JwtKeys {
   const trimmed = text.trim();
@@ -77,7 +77,13 @@ export function parseJwtKeys(text: string, what: string, allowed?: string[]): Jw
   if (secret.length < MIN_HMAC_BYTES) throw new Error(`${what}: HMAC secret shorter than ${MIN_HMAC_BYTES} bytes`);
   const algorithms = intersect(HMAC_ALGS, allowed);
   if (!algorithms.length) throw new Error(`${what}: no HS* algorithm allowed for an HMAC secret`);
-  return { kind: 'hmac', secret, algorithms };
+  // One CryptoKey per allowed HS algorithm, imported once: handed raw bytes, jose imports them on every verification.
+  const key = createSecretKey(secret);
+  const byAlg = new Map(
+    algorithms.map((alg) => [alg, key.toCryptoKey({ name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify'])]),
+  );
+  // jose checks the header's alg against `algorithms` before it asks for a key, so every alg here has one.
+  return { kind: 'hmac', getKey: (header) => byAlg.get(header.alg!)!, algorithms };
 }
 
 export const intersect = (base: readonly string[], allowed?: string[]): string[] =>

@@ -13,7 +13,8 @@ export type Tool =
   | 'kube-scheduler'
   | 'kwok'
   | 'helm'
-  | 'mediamtx';
+  | 'mediamtx'
+  | 'authload';
 const FAMILY: Record<Tool, string> = {
   'kube-apiserver': 'kube',
   'kube-controller-manager': 'kube',
@@ -22,6 +23,7 @@ const FAMILY: Record<Tool, string> = {
   kwok: 'kwok',
   helm: 'helm',
   mediamtx: 'mediamtx',
+  authload: 'authload',
 };
 
 let cacheDirs: Record<string, string> | undefined;

@@ -2,7 +2,7 @@
 // a remote JWKS is fetched in the background and never delays a decision.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair, type JWTVerifyGetKey, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthState, decide, JwtCache } from '../../src/auth/decide.ts';
 import { parseJwtKeys, TokenSet } from '../../src/auth/keys.ts';
@@ -60,6 +60,80 @@ describe('viewer tokens', () => {
   it('refuse to sign with a public-only JWKS', async () => {
     const { jwks } = await generateViewerKeys('ES256');
     await expect(parseSigningKey(JSON.stringify(jwks))).rejects.toThrow(/no private key/);
+  });
+});
+
+describe('verified viewer tokens', () => {
+  /** A JWKS whose key lookups are counted: jose asks for the key once per signature it checks. */
+  async function countedJwks() {
+    const { privateJwk, jwks } = await generateViewerKeys('ES256');
+    const keys = parseJwtKeys(JSON.stringify(jwks), 'keys');
+    if (keys.kind !== 'jwks') throw new Error('expected a JWKS');
+    const counter = { checks: 0 };
+    const getKey: JWTVerifyGetKey = (header, token) => {
+      counter.checks++;
+      return keys.getKey(header, token);
+    };
+    // A cache that outlives the 60 s tokens, so expiry is seen from the cache and not from a new verification.
+    const state: AuthState = { config: config(), jwtKeys: { ...keys, getKey }, jwtCache: new JwtCache(100, 3600) };
+    return { state, counter, key: await parseSigningKey(JSON.stringify(privateJwk)) };
+  }
+
+  it('are decided synchronously once verified, and still expire', async () => {
+    const { state, counter, key } = await countedJwks();
+    const token = await viewerToken(key);
+    const first = decide(mtx({ token }) as never, state);
+    expect(first).toBeInstanceOf(Promise);
+    expect((await first).allow).toBe(true);
+    // A player reconnecting with the same token: answered from the cache, without a promise or a signature check.
+    const again = decide(mtx({ token }) as never, state);
+    expect(again).not.toBeInstanceOf(Promise);
+    expect(again).toMatchObject({ allow: true, reason: 'jwt' });
+    expect(decide(mtx({ token, path: 'live/other' }) as never, state)).toMatchObject({ reason: 'wrong_path' });
+    // The cache never extends a token's life: past exp + skew it is denied, still synchronously.
+    expect(decide(mtx({ token }) as never, state, Date.now() / 1000 + 60 + 31)).toMatchObject({
+      allow: false,
+      reason: 'jwt_expired',
+    });
+    expect(counter.checks).toBe(1);
+  });
+
+  it('are checked once when many viewers present the same token at the same moment', async () => {
+    const { state, counter, key } = await countedJwks();
+    const token = await viewerToken(key);
+    const decisions = await Promise.all(Array.from({ length: 50 }, () => decide(mtx({ token }) as never, state)));
+    expect(decisions.every((d) => d.allow)).toBe(true);
+    expect(counter.checks).toBe(1);
+    // A bad token shared the same way is denied for every one of them, still with one check.
+    const forged = `${token.slice(0, -4)}AAAA`;
+    const denials = await Promise.all(Array.from({ length: 20 }, () => decide(mtx({ token: forged }) as never, state)));
+    expect(denials.map((d) => d.reason)).toEqual(Array(20).fill('jwt_bad_signature'));
+    expect(counter.checks).toBe(2);
+  });
+
+  it('signed with any allowed HS algorithm verify against one HMAC secret, and others do not', async () => {
+    const secret = 'a-very-long-shared-hmac-secret-of-40-bytes!!';
+    const bytes = new TextEncoder().encode(secret);
+    const sign = (alg: string) =>
+      new SignJWT({ 'vstream.io/paths': [PATH] })
+        .setProtectedHeader({ alg })
+        .setIssuer('https://id')
+        .setAudience('vstream')
+        .setExpirationTime('1m')
+        .sign(bytes);
+    const all: AuthState = { config: config(), jwtKeys: parseJwtKeys(secret, 'keys'), jwtCache: new JwtCache() };
+    for (const alg of ['HS256', 'HS384', 'HS512'])
+      expect((await decide(mtx({ token: await sign(alg) }) as never, all)).allow, alg).toBe(true);
+    const only512: AuthState = {
+      config: config({ algorithms: ['HS512'] }),
+      jwtKeys: parseJwtKeys(secret, 'keys', ['HS512']),
+      jwtCache: new JwtCache(),
+    };
+    expect((await decide(mtx({ token: await sign('HS512') }) as never, only512)).allow).toBe(true);
+    expect(await decide(mtx({ token: await sign('HS256') }) as never, only512)).toMatchObject({
+      allow: false,
+      reason: 'jwt_alg_not_allowed',
+    });
   });
 });
 

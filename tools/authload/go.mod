@@ -1,0 +1,3 @@
+module vstream.io/bench/authload
+
+go 1.26
