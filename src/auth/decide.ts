@@ -1,5 +1,6 @@
 // request in -> decision out. The only I/O-free-but-async part is JWT verification (jose's API is async).
 import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { AuthConfig } from '../render/mediamtx-config.ts';
 import type { JwtKeys, TokenSet } from './keys.ts';
 import type { RemoteJwks } from './remote-jwks.ts';
@@ -232,16 +233,18 @@ function safeRegExp(source: string): RegExp | undefined {
 
 /**
  * Verified JWT payloads by token, so a player that re-authenticates does not pay for a signature check again.
- * Bounded, cleared on every key change, and never trusted for exp/nbf (decideJwt re-checks those).
+ * Bounded (least recently used out first), replaced on every key change, and never trusted for exp/nbf
+ * (claimsDecision re-checks those on every use).
  */
 export class JwtCache {
-  private readonly entries = new Map<string, { payload: JWTPayload; until: number }>();
+  // lru-cache evicts in O(1) by reusing slots; a Map evicting its oldest key walks the holes that earlier deletes
+  // left at its front, which cost ~10 % of uncached JWT throughput at 10 000 entries.
+  private readonly entries: LRUCache<string, { payload: JWTPayload; until: number }>;
   private readonly pending = new Map<string, Promise<Verified>>();
-  private readonly max: number;
   private readonly ttlSeconds: number;
 
   constructor(max = 10_000, ttlSeconds = 60) {
-    this.max = max;
+    this.entries = new LRUCache({ max });
     this.ttlSeconds = ttlSeconds;
   }
 
@@ -256,7 +259,6 @@ export class JwtCache {
   }
 
   set(token: string, payload: JWTPayload, now: number): void {
-    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(token, { payload, until: now + this.ttlSeconds });
   }
 

@@ -98,6 +98,17 @@ describe('verified viewer tokens', () => {
     expect(counter.checks).toBe(1);
   });
 
+  it('are kept up to the bound, least recently used out first, and for the cache TTL at most', () => {
+    const cache = new JwtCache(2, 60);
+    const payload = { exp: 2_000_000_000 };
+    cache.set('a', payload, 1000);
+    cache.set('b', payload, 1000);
+    expect(cache.get('a', 1001)).toBe(payload); // a is now the most recently used
+    cache.set('c', payload, 1002);
+    expect([cache.get('a', 1003), cache.get('b', 1003), cache.get('c', 1003)]).toEqual([payload, undefined, payload]);
+    expect(cache.get('a', 1061)).toBeUndefined(); // set at 1000 with a 60 s TTL
+  });
+
   it('are checked once when many viewers present the same token at the same moment', async () => {
     const { state, counter, key } = await countedJwks();
     const token = await viewerToken(key);
