@@ -109,10 +109,10 @@ function jwtDecision(
   let last: Decision | undefined;
   const unverified: string[] = [];
   for (const jwt of creds) {
-    const payload = state.jwtCache.get(jwt, now);
-    if (!payload) unverified.push(jwt);
+    const known = state.jwtCache.get(jwt, now);
+    if (!known) unverified.push(jwt);
     else {
-      const d = claimsDecision(payload, req, skew, now);
+      const d = 'reason' in known ? deny(401, known.reason) : claimsDecision(known.payload, req, skew, now);
       if (d.allow) return d;
       last = d;
     }
@@ -131,10 +131,11 @@ async function verifyEach(
   for (const jwt of creds) {
     const verified = await state.jwtCache.verifyOnce(jwt, () => verify(jwt, state, now));
     if ('reason' in verified) {
+      if (FINAL_FAILURES.has(verified.reason)) state.jwtCache.set(jwt, verified, now);
       last = deny(401, verified.reason);
       continue;
     }
-    state.jwtCache.set(jwt, verified.payload, now);
+    state.jwtCache.set(jwt, verified, now);
     const d = claimsDecision(verified.payload, req, skew, now);
     if (d.allow) return d;
     last = d;
@@ -152,6 +153,20 @@ function claimsDecision(payload: JWTPayload, req: AuthRequest, skew: number, now
 }
 
 type Verified = { payload: JWTPayload } | { reason: string };
+
+/**
+ * Failures that stay true for as long as the keys and config do (the cache is replaced when they change): remembered,
+ * so a client retrying a forged or expired token costs a lookup, not a signature check. A token that is not yet valid,
+ * signed by a key not yet published, or met before the keys loaded may become good, and is checked again.
+ */
+const FINAL_FAILURES = new Set([
+  'jwt_bad_signature',
+  'jwt_malformed',
+  'jwt_alg_not_allowed',
+  'jwt_wrong_issuer',
+  'jwt_wrong_audience',
+  'jwt_expired',
+]);
 
 async function verify(jwt: string, state: AuthState, now: number): Promise<Verified> {
   const cfg = state.config.read.jwt!;
@@ -232,14 +247,15 @@ function safeRegExp(source: string): RegExp | undefined {
 }
 
 /**
- * Verified JWT payloads by token, so a player that re-authenticates does not pay for a signature check again.
+ * Verification results by token (payloads, and failures that cannot change), so a player that re-authenticates, or a
+ * client retrying a bad token, does not pay for a signature check again.
  * Bounded (least recently used out first), replaced on every key change, and never trusted for exp/nbf
  * (claimsDecision re-checks those on every use).
  */
 export class JwtCache {
   // lru-cache evicts in O(1) by reusing slots; a Map evicting its oldest key walks the holes that earlier deletes
   // left at its front, which cost ~10 % of uncached JWT throughput at 10 000 entries.
-  private readonly entries: LRUCache<string, { payload: JWTPayload; until: number }>;
+  private readonly entries: LRUCache<string, { verified: Verified; until: number }>;
   private readonly pending = new Map<string, Promise<Verified>>();
   private readonly ttlSeconds: number;
 
@@ -248,18 +264,18 @@ export class JwtCache {
     this.ttlSeconds = ttlSeconds;
   }
 
-  get(token: string, now: number): JWTPayload | undefined {
+  get(token: string, now: number): Verified | undefined {
     const e = this.entries.get(token);
     if (!e) return undefined;
     if (e.until < now) {
       this.entries.delete(token);
       return undefined;
     }
-    return e.payload;
+    return e.verified;
   }
 
-  set(token: string, payload: JWTPayload, now: number): void {
-    this.entries.set(token, { payload, until: now + this.ttlSeconds });
+  set(token: string, verified: Verified, now: number): void {
+    this.entries.set(token, { verified, until: now + this.ttlSeconds });
   }
 
   /**

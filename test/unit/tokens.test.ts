@@ -100,7 +100,7 @@ describe('verified viewer tokens', () => {
 
   it('are kept up to the bound, least recently used out first, and for the cache TTL at most', () => {
     const cache = new JwtCache(2, 60);
-    const payload = { exp: 2_000_000_000 };
+    const payload = { payload: { exp: 2_000_000_000 } };
     cache.set('a', payload, 1000);
     cache.set('b', payload, 1000);
     expect(cache.get('a', 1001)).toBe(payload); // a is now the most recently used
@@ -119,6 +119,9 @@ describe('verified viewer tokens', () => {
     const forged = `${token.slice(0, -4)}AAAA`;
     const denials = await Promise.all(Array.from({ length: 20 }, () => decide(mtx({ token: forged }) as never, state)));
     expect(denials.map((d) => d.reason)).toEqual(Array(20).fill('jwt_bad_signature'));
+    expect(counter.checks).toBe(2);
+    // ...and retried later, it is denied from memory: a forged token cannot buy signature checks.
+    expect(decide(mtx({ token: forged }) as never, state)).toMatchObject({ allow: false, reason: 'jwt_bad_signature' });
     expect(counter.checks).toBe(2);
   });
 
