@@ -1,7 +1,11 @@
 // Benchmark of the auth sidecar's hook: requests/s, latency and CPU per decision of (a) publish-token decisions and
 // (b) JWT read decisions against (c) a bare fastify route returning 200, on this machine, with one load client, in
 // one run. Writes bench/results/auth.json.
-//   npm run bench:auth [-- --seconds 8]
+//   npm run bench:auth [-- --seconds 3 --rounds 5]
+//
+// This machine's speed drifts from minute to minute, so nothing is measured once: each round runs the baseline and
+// the sidecar phases back to back, a ratio is taken within its round, and the median over the rounds is reported
+// (with the lowest and highest).
 //
 // The load client (tools/authload, Go) calls the hook exactly as MediaMTX 1.20.1 does: Go net/http, a new
 // connection per call. That is the headline. The same client over keep-alive connections is reported beside it
@@ -18,12 +22,14 @@ import { toolPath } from '../src/dev/tools.ts';
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '8' },
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '16' },
     tokens: { type: 'string', default: '12000' },
   },
 });
 const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 const PATH = 'live/bench';
 const PUBLISH = 'bench-publish-token-0123456789abcdef';
@@ -149,6 +155,12 @@ async function load(
 }
 
 const ratio = (a: number, b: number) => Number((a / b).toFixed(3));
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+/** The median of one figure over the rounds, with its range. */
+const summary = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 
 const bare = await server('bare');
 const side = await server('sidecar');
@@ -159,40 +171,65 @@ try {
     await load(side, PUBLISH_BODIES, { keepalive, secs: 2 });
     await load(side, CACHED_BODIES, { keepalive, secs: 2 });
   }
+  type Phase = Awaited<ReturnType<typeof load>>;
+  const phases = { baseline: PUBLISH_BODIES, publish: PUBLISH_BODIES, jwt: JWT_BODIES, jwt_cached: CACHED_BODIES };
+  type Name = keyof typeof phases;
   const closed = async (keepalive: boolean) => {
-    const baseline = await load(bare, PUBLISH_BODIES, { keepalive });
-    const publish = await load(side, PUBLISH_BODIES, { keepalive });
-    const jwt = await load(side, JWT_BODIES, { keepalive });
-    const jwtCached = await load(side, CACHED_BODIES, { keepalive });
+    const runs: Record<Name, Phase[]> = { baseline: [], publish: [], jwt: [], jwt_cached: [] };
+    for (let r = 0; r < rounds; r++)
+      for (const name of Object.keys(phases) as Name[])
+        runs[name].push(await load(name === 'baseline' ? bare : side, phases[name], { keepalive }));
+    const of = (name: Name) => ({
+      rps: summary(runs[name].map((x) => x.rps)),
+      p50_ms: summary(runs[name].map((x) => x.p50_ms)),
+      p99_ms: summary(runs[name].map((x) => x.p99_ms)),
+      cpu_us_per_request: summary(runs[name].map((x) => x.cpu_us_per_request)),
+    });
+    const ratios = (name: Name) => summary(runs[name].map((x, i) => ratio(x.rps, runs.baseline[i]!.rps)));
     return {
-      baseline,
-      publish,
-      jwt,
-      jwt_cached: jwtCached,
-      publish_ratio: ratio(publish.rps, baseline.rps),
-      jwt_ratio: ratio(jwt.rps, baseline.rps),
-      jwt_cached_ratio: ratio(jwtCached.rps, baseline.rps),
+      baseline: of('baseline'),
+      publish: of('publish'),
+      jwt: of('jwt'),
+      jwt_cached: of('jwt_cached'),
+      publish_ratio: ratios('publish'),
+      jwt_ratio: ratios('jwt'),
+      jwt_cached_ratio: ratios('jwt_cached'),
     };
   };
   const perConnection = await closed(false);
   const keepalive = await closed(true);
   // Latency at a fixed 2 000 requests/s, each request timed from send to answer, with MediaMTX's connection pattern.
   await load(side, JWT_BODIES, { rate: 2000, secs: 1 }); // warm-up at the target rate, discarded
+  const at2kRuns: Record<'baseline' | 'publish' | 'jwt', Phase[]> = { baseline: [], publish: [], jwt: [] };
+  for (let r = 0; r < rounds; r++) {
+    at2kRuns.baseline.push(await load(bare, PUBLISH_BODIES, { rate: 2000 }));
+    at2kRuns.publish.push(await load(side, PUBLISH_BODIES, { rate: 2000 }));
+    at2kRuns.jwt.push(await load(side, JWT_BODIES, { rate: 2000 }));
+  }
+  const fixedRate = (runs: Phase[]) => ({
+    achieved_rps: summary(runs.map((x) => x.rps)),
+    p50_ms: summary(runs.map((x) => x.p50_ms)),
+    p99_ms: summary(runs.map((x) => x.p99_ms)),
+    max_ms: Math.max(...runs.map((x) => x.max_ms)),
+    cpu_us_per_request: summary(runs.map((x) => x.cpu_us_per_request)),
+  });
   const at2k = {
-    baseline: await load(bare, PUBLISH_BODIES, { rate: 2000 }),
-    publish: await load(side, PUBLISH_BODIES, { rate: 2000 }),
-    jwt: await load(side, JWT_BODIES, { rate: 2000 }),
+    baseline: fixedRate(at2kRuns.baseline),
+    publish: fixedRate(at2kRuns.publish),
+    jwt: fixedRate(at2kRuns.jwt),
   };
   const result = {
-    publish_rps: perConnection.publish.rps,
-    jwt_rps: perConnection.jwt.rps,
-    baseline_rps: perConnection.baseline.rps,
-    publish_ratio: perConnection.publish_ratio,
-    jwt_ratio: perConnection.jwt_ratio,
-    p99_ms_at_2k: Math.max(at2k.publish.p99_ms, at2k.jwt.p99_ms),
+    publish_rps: perConnection.publish.rps.median,
+    jwt_rps: perConnection.jwt.rps.median,
+    baseline_rps: perConnection.baseline.rps.median,
+    publish_ratio: perConnection.publish_ratio.median,
+    jwt_ratio: perConnection.jwt_ratio.median,
+    p99_ms_at_2k: Math.max(at2k.publish.p99_ms.median, at2k.jwt.p99_ms.median),
     detail: {
-      seconds,
+      seconds_per_phase: seconds,
+      rounds,
       connections,
+      figures: 'median over the rounds (min, max beside it); ratios are taken within a round',
       load_tool:
         'tools/authload (Go net/http, as MediaMTX 1.20.1 calls the hook: a new connection per call, POST JSON); ' +
         'every figure above is from that pattern, keepalive below reuses connections',
