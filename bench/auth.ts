@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { mediamtxRequest } from '../src/auth/request.ts';
 import { freePort } from '../src/dev/cluster.ts';
 import { toolPath } from '../src/dev/tools.ts';
@@ -47,43 +47,51 @@ writeFileSync(
   join(dir, 'jwt/jwks.json'),
   JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256' }] }),
 );
-const config = join(dir, 'auth.json');
-writeFileSync(
-  config,
-  JSON.stringify({
-    path: PATH,
-    publish: { tokenFile: join(dir, 'publish/token') },
-    read: {
-      access: 'jwt',
-      jwt: {
-        issuer: 'https://id.bench',
-        audience: 'vstream',
-        clockSkewSeconds: 30,
-        keysFile: join(dir, 'jwt/jwks.json'),
+const HMAC_SECRET = 'bench-hmac-secret-0123456789abcdef-0123456789';
+writeFileSync(join(dir, 'jwt/hmac'), HMAC_SECRET);
+/** The sidecar's auth.json with viewer keys from `keysFile` (a JWKS or an HMAC secret). */
+function sidecarConfig(name: string, keysFile: string) {
+  const file = join(dir, `${name}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      path: PATH,
+      publish: { tokenFile: join(dir, 'publish/token') },
+      read: {
+        access: 'jwt',
+        jwt: { issuer: 'https://id.bench', audience: 'vstream', clockSkewSeconds: 30, keysFile },
       },
-    },
-    api: { tokenFile: join(dir, 'internal/api-token') },
-    metrics: { allow: true },
-  }),
-);
+      api: { tokenFile: join(dir, 'internal/api-token') },
+      metrics: { allow: true },
+    }),
+  );
+  return file;
+}
+const RS256_CONFIG = sidecarConfig('auth-rs256', join(dir, 'jwt/jwks.json'));
+const HS256_CONFIG = sidecarConfig('auth-hs256', join(dir, 'jwt/hmac'));
 
-// More distinct viewer tokens than the sidecar's verified-token cache holds (10 000, oldest evicted first): the load
-// client hands each request the next token of one shared counter, so a token comes back only after 11 999 others
-// have pushed it out of the cache, and every decision pays for a real RS256 signature check, as a new viewer does.
+// More distinct viewer tokens than the sidecar's verified-token cache holds (10 000, least recently used out first):
+// the load client hands each request the next token of one shared counter, so a token comes back only after 11 999
+// others have pushed it out of the cache, and every decision pays for a real signature check, as a new viewer does.
 const TOKENS = Number(values.tokens);
 const now = Math.floor(Date.now() / 1000);
-const tokens: string[] = [];
-for (let i = 0; i < TOKENS; i++) {
-  tokens.push(
-    await new SignJWT({ 'vstream.io/paths': [PATH] })
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setIssuer('https://id.bench')
-      .setAudience('vstream')
-      .setSubject(`viewer-${i}`)
-      .setExpirationTime(now + 3600)
-      .sign(privateKey),
-  );
-}
+const viewerTokens = async (alg: 'RS256' | 'HS256', key: CryptoKey | Uint8Array) => {
+  const out: string[] = [];
+  for (let i = 0; i < TOKENS; i++) {
+    out.push(
+      await new SignJWT({ 'vstream.io/paths': [PATH] })
+        .setProtectedHeader({ alg, ...(alg === 'RS256' ? { kid: 'k1' } : {}) })
+        .setIssuer('https://id.bench')
+        .setAudience('vstream')
+        .setSubject(`viewer-${i}`)
+        .setExpirationTime(now + 3600)
+        .sign(key),
+    );
+  }
+  return out;
+};
+const tokens = await viewerTokens('RS256', privateKey);
+const hsTokens = await viewerTokens('HS256', new TextEncoder().encode(HMAC_SECRET));
 const body = (fields: Record<string, unknown>) =>
   JSON.stringify(mediamtxRequest({ path: PATH, ip: '10.0.0.9', userAgent: 'bench', ...fields }));
 const bodiesFile = (name: string, lines: string[]) => {
@@ -98,6 +106,10 @@ const JWT_BODIES = bodiesFile(
   'jwt',
   tokens.map((t) => body({ token: t })),
 );
+const HS_BODIES = bodiesFile(
+  'jwt-hs256',
+  hsTokens.map((t) => body({ token: t })),
+);
 // 1 000 viewers re-authenticating (a reconnect, the page then the playlist): their tokens are in the cache.
 const CACHED_BODIES = bodiesFile(
   'jwt-cached',
@@ -109,7 +121,7 @@ interface Server {
   cpuMicros(): Promise<number>;
   stop(): void;
 }
-async function server(mode: 'sidecar' | 'bare'): Promise<Server> {
+async function server(mode: 'sidecar' | 'bare', config = RS256_CONFIG): Promise<Server> {
   const port = await freePort();
   const child = fork(join(import.meta.dirname, 'auth-server.ts'), [mode, config, String(port)], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -164,21 +176,29 @@ const summary = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), m
 
 const bare = await server('bare');
 const side = await server('sidecar');
+const hmacSide = await server('sidecar', HS256_CONFIG);
 try {
   // Warm both (JIT, the sidecar's key import) before measuring.
   for (const keepalive of [false, true]) {
     await load(bare, PUBLISH_BODIES, { keepalive, secs: 2 });
     await load(side, PUBLISH_BODIES, { keepalive, secs: 2 });
     await load(side, CACHED_BODIES, { keepalive, secs: 2 });
+    await load(hmacSide, HS_BODIES, { keepalive, secs: 2 });
   }
   type Phase = Awaited<ReturnType<typeof load>>;
-  const phases = { baseline: PUBLISH_BODIES, publish: PUBLISH_BODIES, jwt: JWT_BODIES, jwt_cached: CACHED_BODIES };
+  const phases = {
+    baseline: [bare, PUBLISH_BODIES],
+    publish: [side, PUBLISH_BODIES],
+    jwt: [side, JWT_BODIES],
+    jwt_cached: [side, CACHED_BODIES],
+    jwt_hs256: [hmacSide, HS_BODIES],
+  } as const;
   type Name = keyof typeof phases;
   const closed = async (keepalive: boolean) => {
-    const runs: Record<Name, Phase[]> = { baseline: [], publish: [], jwt: [], jwt_cached: [] };
+    const runs: Record<Name, Phase[]> = { baseline: [], publish: [], jwt: [], jwt_cached: [], jwt_hs256: [] };
     for (let r = 0; r < rounds; r++)
       for (const name of Object.keys(phases) as Name[])
-        runs[name].push(await load(name === 'baseline' ? bare : side, phases[name], { keepalive }));
+        runs[name].push(await load(phases[name][0], phases[name][1], { keepalive }));
     const of = (name: Name) => ({
       rps: summary(runs[name].map((x) => x.rps)),
       p50_ms: summary(runs[name].map((x) => x.p50_ms)),
@@ -191,9 +211,11 @@ try {
       publish: of('publish'),
       jwt: of('jwt'),
       jwt_cached: of('jwt_cached'),
+      jwt_hs256: of('jwt_hs256'),
       publish_ratio: ratios('publish'),
       jwt_ratio: ratios('jwt'),
       jwt_cached_ratio: ratios('jwt_cached'),
+      jwt_hs256_ratio: ratios('jwt_hs256'),
     };
   };
   const perConnection = await closed(false);
@@ -234,6 +256,8 @@ try {
         'tools/authload (Go net/http, as MediaMTX 1.20.1 calls the hook: a new connection per call, POST JSON); ' +
         'every figure above is from that pattern, keepalive below reuses connections',
       jwt: `RS256, ${TOKENS} distinct tokens, each request a token no request in flight carries and the cache no longer holds`,
+      jwt_hs256: 'the same with HS256 tokens and an HMAC secret',
+      jwt_cached: '1 000 viewers re-authenticating with tokens already verified',
       cpu: 'cpu_us_per_request: the server process CPU time (all threads) per request',
       per_connection: perConnection,
       keepalive,
@@ -244,6 +268,5 @@ try {
   writeFileSync(join(import.meta.dirname, 'results/auth.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
 } finally {
-  bare.stop();
-  side.stop();
+  for (const s of [bare, side, hmacSide]) s.stop();
 }
