@@ -107,17 +107,19 @@ function jwtDecision(
   now: number,
 ): Decision | Promise<Decision> {
   let last: Decision | undefined;
-  const unverified: string[] = [];
+  let unverified: string[] | undefined;
   for (const jwt of creds) {
     const known = state.jwtCache.get(jwt, now);
-    if (!known) unverified.push(jwt);
-    else {
+    if (!known) {
+      unverified ??= [];
+      unverified.push(jwt);
+    } else {
       const d = 'reason' in known ? deny(401, known.reason) : claimsDecision(known.payload, req, skew, now);
       if (d.allow) return d;
       last = d;
     }
   }
-  return unverified.length ? verifyEach(unverified, req, state, skew, now, last) : last!;
+  return unverified ? verifyEach(unverified, req, state, skew, now, last) : last!;
 }
 
 async function verifyEach(
@@ -129,13 +131,17 @@ async function verifyEach(
   last: Decision | undefined,
 ): Promise<Decision> {
   for (const jwt of creds) {
-    const verified = await state.jwtCache.verifyOnce(jwt, () => verify(jwt, state, now));
+    // Remembered by the one caller that verifies, not by every request that waited on it.
+    const verified = await state.jwtCache.verifyOnce(jwt, () =>
+      verify(jwt, state, now).then((v) => {
+        if (!('reason' in v) || FINAL_FAILURES.has(v.reason)) state.jwtCache.set(jwt, v, now);
+        return v;
+      }),
+    );
     if ('reason' in verified) {
-      if (FINAL_FAILURES.has(verified.reason)) state.jwtCache.set(jwt, verified, now);
       last = deny(401, verified.reason);
       continue;
     }
-    state.jwtCache.set(jwt, verified, now);
     const d = claimsDecision(verified.payload, req, skew, now);
     if (d.allow) return d;
     last = d;
