@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { freePort } from '../dev/cluster.ts';
+import { toolPath } from '../dev/tools.ts';
 import { mediamtxRequest } from '../src/auth/request.ts';
-import { freePort } from '../src/dev/cluster.ts';
-import { toolPath } from '../src/dev/tools.ts';
 
 const { values } = parseArgs({
   options: {

@@ -12,13 +12,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { freePort, httpsGet, startCluster } from '../dev/cluster.ts';
+import { REPO_ROOT } from '../dev/tools.ts';
 import { liveStreamCrd } from '../src/api/crd.ts';
 import { API_VERSION, KIND, type LiveStream } from '../src/api/livestream.ts';
 import { Informer } from '../src/controller/informer.ts';
 import { FIELD_MANAGER } from '../src/controller/reconcile.ts';
 import { desiredStatus, withTransitions } from '../src/controller/status.ts';
-import { freePort, httpsGet, startCluster } from '../src/dev/cluster.ts';
-import { REPO_ROOT } from '../src/dev/tools.ts';
 import { Kube, type KubeObject } from '../src/kube/rest.ts';
 import { childObjects, internalSecretObject, publishSecretObject, renderStream } from '../src/render/objects.ts';
 

@@ -5,12 +5,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
+import { freePort, startCluster } from '../dev/cluster.ts';
+import { PodRunner } from '../dev/pod-runner.ts';
+import { REPO_ROOT } from '../dev/tools.ts';
 import { liveStreamCrd } from '../src/api/crd.ts';
 import { API_VERSION, type LiveStream } from '../src/api/livestream.ts';
 import { runController } from '../src/controller/main.ts';
-import { freePort, startCluster } from '../src/dev/cluster.ts';
-import { PodRunner } from '../src/dev/pod-runner.ts';
-import { REPO_ROOT } from '../src/dev/tools.ts';
 import { Kube, type KubeObject, resourcePath } from '../src/kube/rest.ts';
 import { generateViewerKeys, parseSigningKey, signViewerToken } from '../src/token/viewer.ts';
 

@@ -4,9 +4,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { CHART, helm, renderDeployManifests } from '../../dev/chart.ts';
+import { REPO_ROOT } from '../../dev/tools.ts';
 import { API_VERSION } from '../../src/api/livestream.ts';
-import { CHART, helm, renderDeployManifests } from '../../src/dev/chart.ts';
-import { REPO_ROOT } from '../../src/dev/tools.ts';
 import { resourcePath } from '../../src/kube/rest.ts';
 import { clients, errorBody, waitUntil } from '../support/kube.ts';
 

@@ -266,7 +266,7 @@ describe('secrets stay out of everything the controller writes', () => {
 
 /** Mutating requests the API server counted for the kinds only the controller writes in this namespace's test. */
 async function serverWrites(): Promise<number> {
-  const { httpsGet } = await import('../../src/dev/cluster.ts');
+  const { httpsGet } = await import('../../dev/cluster.ts');
   const { body } = await httpsGet(`${inject('clusterServer')}/metrics`, inject('clusterToken'));
   let total = 0;
   for (const line of body.split('\n')) {

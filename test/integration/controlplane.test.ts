@@ -1,9 +1,9 @@
 // Proves the local control plane is real: CRD + CEL on a real API server, GC, Deployments with Ready pods via kwok.
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { startCluster } from '../../dev/cluster.ts';
+import { toolPath } from '../../dev/tools.ts';
 import { API_VERSION, GROUP, PLURAL, VERSION } from '../../src/api/livestream.ts';
-import { startCluster } from '../../src/dev/cluster.ts';
-import { toolPath } from '../../src/dev/tools.ts';
 import { resourcePath } from '../../src/kube/rest.ts';
 import { INVALID } from '../cases/invalid-livestreams.ts';
 import { installCrd } from '../support/crd.ts';
@@ -113,7 +113,7 @@ describe('the full tier', () => {
 
 describe('the tools', () => {
   it('report their real versions (helm kubeVersion checks parse gitVersion)', async () => {
-    const { body } = await import('../../src/dev/cluster.ts').then((m) =>
+    const { body } = await import('../../dev/cluster.ts').then((m) =>
       m.httpsGet(`${inject('clusterServer')}/version`, inject('clusterToken')),
     );
     if (inject('clusterTier') !== 'existing') expect(JSON.parse(body).gitVersion).toMatch(/^v1\.36\.\d+$/);

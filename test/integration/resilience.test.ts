@@ -2,8 +2,8 @@
 // that restarts under it.
 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startCluster } from '../../dev/cluster.ts';
 import type { LiveStream } from '../../src/api/livestream.ts';
-import { startCluster } from '../../src/dev/cluster.ts';
 import { Kube, type KubeObject } from '../../src/kube/rest.ts';
 import { STREAM_LABEL } from '../../src/render/names.ts';
 import {

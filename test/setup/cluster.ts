@@ -1,7 +1,7 @@
 // vitest global setup for the integration and e2e projects: one full-tier control plane per run (or the cluster
 // $KUBECONFIG names when VSTREAM_USE_EXISTING_CLUSTER=true), torn down even when tests fail.
 import type { TestProject } from 'vitest/node';
-import { startCluster } from '../../src/dev/cluster.ts';
+import { startCluster } from '../../dev/cluster.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { inject } from 'vitest';
+import { freePort } from '../../dev/cluster.ts';
+import { REPO_ROOT } from '../../dev/tools.ts';
 import { API_VERSION, type LiveStream } from '../../src/api/livestream.ts';
 import { runController } from '../../src/controller/main.ts';
-import { freePort } from '../../src/dev/cluster.ts';
-import { REPO_ROOT } from '../../src/dev/tools.ts';
 import { type Kube, resourcePath } from '../../src/kube/rest.ts';
 import { waitUntil } from './kube.ts';
 

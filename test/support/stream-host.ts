@@ -5,8 +5,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { KubeConfig, PortForward } from '@kubernetes/client-node';
+import type { PodRunner } from '../../dev/pod-runner.ts';
 import type { ApiLocator } from '../../src/controller/mediamtx-probe.ts';
-import type { PodRunner } from '../../src/dev/pod-runner.ts';
 import { type Kube, type KubeObject, resourcePath } from '../../src/kube/rest.ts';
 import { AUTH_HOOK_PORT } from '../../src/render/ports.ts';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, toolPath } from '../../src/dev/tools.ts';
+import { REPO_ROOT, toolPath } from '../../dev/tools.ts';
 
 let server: Server;
 let url: string;

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../src/dev/tools.ts';
+import { REPO_ROOT } from '../../dev/tools.ts';
 
 describe('the compiled build (what the Dockerfile ships)', () => {
   it('compiles and runs `vstream --help` and `vstream crd` from JavaScript', () => {

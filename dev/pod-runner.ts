@@ -16,9 +16,9 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Informer } from '../controller/informer.ts';
-import type { Kube, KubeObject } from '../kube/rest.ts';
-import { MANAGED_BY } from '../render/names.ts';
+import { Informer } from '../src/controller/informer.ts';
+import type { Kube, KubeObject } from '../src/kube/rest.ts';
+import { MANAGED_BY } from '../src/render/names.ts';
 import { freePort } from './cluster.ts';
 import { REPO_ROOT, toolPath } from './tools.ts';
 
