@@ -10,7 +10,9 @@ function rows(node: Json, prefix: string, out: string[]): void {
     const type =
       child.type === 'array'
         ? `[]${((child.items as Json)?.type as string) ?? 'object'}`
-        : String(child.type ?? 'object');
+        : child['x-kubernetes-int-or-string']
+          ? 'quantity (string or integer)'
+          : String(child.type ?? 'object');
     const extra: string[] = [];
     const items = child.items as Json | undefined;
     const enumValues = (child.enum ?? items?.enum) as string[] | undefined;

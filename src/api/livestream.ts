@@ -408,7 +408,7 @@ export type ResolvedSpec = Omit<LiveStreamSpec, 'path'> & {
     allowedOrigins: string[];
   };
   recording: Defaulted<Omit<NonNullable<LiveStreamSpec['recording']>, 'storage'>> & {
-    storage: { size: string; storageClassName?: string };
+    storage: { size: string | number; storageClassName?: string };
   };
   service: NonNullable<LiveStreamSpec['service']> & { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer' };
   mediamtx: NonNullable<LiveStreamSpec['mediamtx']> & { image: string; logLevel: string };

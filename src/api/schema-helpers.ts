@@ -19,9 +19,19 @@ export const StringEnum = <T extends string>(values: readonly T[], options: Sche
 export const Duration = (options: SchemaOptions) =>
   Type.String({ pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$', maxLength: 32, ...options });
 
-/** A Kubernetes resource quantity written as a string ("20Gi", "500m"). */
+/**
+ * A Kubernetes resource quantity, as Kubernetes itself accepts one: a string ("20Gi", "500m", "1.5") or an
+ * integer (`cpu: 1`). The pattern is the API server's own quantity pattern without the minus sign (it applies to strings only).
+ */
 export const Quantity = (options: SchemaOptions) =>
-  Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P)?$', maxLength: 32, ...options });
+  Type.Unsafe<string | number>({
+    'x-kubernetes-int-or-string': true,
+    anyOf: [{ type: 'integer' }, { type: 'string' }],
+    pattern:
+      '^\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$',
+    maxLength: 32,
+    ...options,
+  });
 
 export const SecretKeyRef = (description: string, defaultKey: string) =>
   Type.Object(

@@ -14,13 +14,17 @@ import { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
 import { LeaderElector } from './leader.ts';
 import { type ApiLocator, inClusterLocator } from './mediamtx-probe.ts';
-import { type Caches, Reconciler, type SecretInfo } from './reconcile.ts';
+import { type Caches, REGENERATED_ANNOTATION, Reconciler, type SecretInfo } from './reconcile.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export interface ControllerOptions {
   kubeconfig?: string;
   sidecarImage: string;
   concurrency?: number;
+  /** Workers of the live-state poll queue. */
+  liveConcurrency?: number;
+  /** How often a running stream's MediaMTX is asked for live state and viewers. */
+  liveResyncMs?: number;
   metricsAddr?: string;
   leaderElect?: boolean;
   leaseNamespace?: string;
@@ -73,13 +77,17 @@ function controllerMetrics(registry: Registry) {
   };
 }
 
-/** Keep only what the controller needs of a Secret: never its values. */
+/** Keep only what the controller needs of a Secret: never its values, nor annotations that may copy them. */
 const secretInfo = (o: KubeObject): SecretInfo => ({
   metadata: {
     name: o.metadata.name,
     namespace: o.metadata.namespace,
     resourceVersion: o.metadata.resourceVersion,
     labels: o.metadata.labels,
+    ownerReferences: o.metadata.ownerReferences,
+    ...(o.metadata.annotations?.[REGENERATED_ANNOTATION]
+      ? { annotations: { [REGENERATED_ANNOTATION]: o.metadata.annotations[REGENERATED_ANNOTATION] } }
+      : {}),
   },
   keys: Object.keys((o.data as Record<string, string> | undefined) ?? {}),
 });
@@ -114,6 +122,14 @@ export async function runController(opts: ControllerOptions) {
     maxDelayMs: 5 * 60_000,
     registry,
   });
+  // Live state (publisher online, viewers) is polled on a queue of its own: spec changes never wait behind polls.
+  const liveQueue = new WorkQueue({
+    name: 'livestream-live',
+    concurrency: opts.liveConcurrency ?? 4,
+    baseDelayMs: 1000,
+    maxDelayMs: 60_000,
+    registry,
+  });
   const keyOf = (o: { metadata: KubeObject['metadata'] }) => `${o.metadata.namespace}/${o.metadata.name}`;
   caches.streams.on((type, obj, old) => {
     // Status writes (ours) do not change generation: only spec, labels, annotations or deletion need a pass.
@@ -146,7 +162,8 @@ export async function runController(opts: ControllerOptions) {
     opts.probe === 'off' ? undefined : typeof opts.probe === 'function' ? opts.probe : inClusterLocator;
   const reconciler = new Reconciler(kube, caches, new EventRecorder(kube, log, identity), log, {
     sidecarImage: opts.sidecarImage,
-    ...(locate ? { locateApi: locate } : {}),
+    ...(locate ? { locateApi: locate, onRunning: (key: string) => liveQueue.ensure(key) } : {}),
+    ...(opts.liveResyncMs ? { liveResyncMs: opts.liveResyncMs } : {}),
   });
 
   let workersRunning = false;
@@ -176,6 +193,7 @@ export async function runController(opts: ControllerOptions) {
         end();
       }
     });
+    liveQueue.run(async (key) => (workersRunning ? reconciler.pollLive(key) : undefined));
   };
   const stopWorkers = () => {
     workersRunning = false;
@@ -245,12 +263,22 @@ export async function runController(opts: ControllerOptions) {
   const shutdown = async () => {
     log.info('shutting down: finishing in-flight reconciles');
     stopWorkers();
-    await queue.shutdown();
+    await Promise.all([queue.shutdown(), liveQueue.shutdown()]);
     await elector?.release();
     for (const x of informers) x.stop();
     clearInterval(phaseTimer);
     await new Promise((r) => ops.close(r));
     log.info('stopped');
   };
-  return { kube, caches, queue, registry, shutdown, opsAddr, isLeader: () => (elector ? elector.isLeader : true) };
+  return {
+    kube,
+    caches,
+    queue,
+    liveQueue,
+    reconciler,
+    registry,
+    shutdown,
+    opsAddr,
+    isLeader: () => (elector ? elector.isLeader : true),
+  };
 }

@@ -1,8 +1,12 @@
-// The sync handler: LiveStream key -> (render -> apply what differs -> read back -> status). Level-triggered:
-// it looks only at the current state of the world, and a pass with nothing to change sends no write at all.
+// Two loops over one LiveStream key, each level-triggered (it looks only at the current state of the world, and a
+// pass with nothing to change sends no write at all):
+//  - reconcile: render -> check Secrets -> apply the children that differ -> status. Driven by watch events.
+//  - pollLive:  ask MediaMTX whether a publisher is online and how many readers it has -> status when that changed.
+//    It runs on its own queue, so a thousand live streams being polled never delay a spec change.
 import type { Logger } from 'pino';
+import { ConditionType, EventReason, Reason } from '../api/conditions.ts';
 import { API_VERSION, KIND, type LiveStream } from '../api/livestream.ts';
-import { isConflict, type Kube, KubeError, type KubeObject, resourcePath } from '../kube/rest.ts';
+import { isConflict, type Kube, KubeError, type KubeObject, objectPath, resourcePath } from '../kube/rest.ts';
 import { names } from '../render/names.ts';
 import {
   childObjects,
@@ -12,13 +16,17 @@ import {
   renderStream,
 } from '../render/objects.ts';
 import { newPublishToken } from '../token/publish.ts';
+import { controllerOf, hadOtherManagers, isOurs, upToDate, withAppliedHash } from './children.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
-import { type ApiLocator, probeMediaMTX } from './mediamtx-probe.ts';
-import { desiredStatus, isSubset, type Observed, type Problem, statusUpToDate, withTransitions } from './status.ts';
+import { type ApiLocator, type ProbeResult, probeMediaMTX } from './mediamtx-probe.ts';
+import { RecentWrites } from './recent-writes.ts';
+import { desiredStatus, type Observed, type Problem, statusUpToDate, withTransitions } from './status.ts';
 import type { Result } from './workqueue.ts';
 
 export const FIELD_MANAGER = 'vstream-controller';
+/** On a generated publish Secret that replaced a deleted one: when, so status can say the token changed. */
+export const REGENERATED_ANNOTATION = 'vstream.io/regenerated-at';
 
 export interface SecretInfo {
   metadata: KubeObject['metadata'];
@@ -26,8 +34,10 @@ export interface SecretInfo {
   keys: string[];
 }
 
+type Stream = LiveStream & { metadata: KubeObject['metadata'] };
+
 export interface Caches {
-  streams: Informer<LiveStream & { metadata: KubeObject['metadata'] }>;
+  streams: Informer<Stream>;
   configMaps: Informer;
   deployments: Informer;
   services: Informer;
@@ -36,126 +46,269 @@ export interface Caches {
   ownedSecrets: Informer<SecretInfo>;
 }
 
+/** The part of the API the reconciler uses (a fake in unit tests, the REST client otherwise). */
+export type KubeApi = Pick<Kube, 'getOrUndefined' | 'create' | 'apply'>;
+
 export interface ReconcilerOptions {
   sidecarImage: string;
   /** Poll MediaMTX for live/viewers; off in benchmarks where no MediaMTX runs. */
   locateApi?: ApiLocator;
   liveResyncMs?: number;
+  /** Called when a stream has a Deployment, so its live state gets polled. */
+  onRunning?: (key: string) => void;
 }
 
+/** Everything a status needs that only the spec loop can work out (render, Secrets, applies). */
+type SpecObservation = Omit<Observed, 'deployment' | 'service' | 'probe'>;
+
+const childKey = (kind: string, namespace: string | undefined, name: string) => `${kind}/${namespace}/${name}`;
+const streamKey = (ls: { metadata: { namespace?: string; name: string } }) =>
+  `${ls.metadata.namespace}/${ls.metadata.name}`;
+
 export class Reconciler {
-  private readonly kube: Kube;
+  private readonly kube: KubeApi;
   private readonly caches: Caches;
   private readonly events: EventRecorder;
   private readonly log: Logger;
   private readonly opts: ReconcilerOptions;
-  private readonly secretWaits = new Map<string, number>();
-  /** Per-stream MediaMTX API tokens: generated once and never changed, so read once instead of every poll. */
+  /** Backoff for problems only a poll can see resolve (referenced Secrets, other owners' objects are not watched). */
+  private readonly waits = new Map<string, number>();
+  /** Per-stream MediaMTX API tokens: read once, dropped when the Secret is recreated. */
   private readonly apiTokens = new Map<string, string>();
+  /** Our own write results, newer than the read-only informer caches until their watch events arrive. */
+  private readonly writtenChildren = new RecentWrites<KubeObject>();
+  private readonly writtenStreams = new RecentWrites<Stream>();
+  /** resourceVersion each child had right after our last apply: unchanged since means nothing to repair. */
+  private readonly appliedVersions = new Map<string, string>();
+  private readonly observations = new Map<string, SpecObservation>();
+  private readonly liveState = new Map<string, ProbeResult>();
+  private readonly statusChain = new Map<string, Promise<void>>();
 
-  constructor(kube: Kube, caches: Caches, events: EventRecorder, log: Logger, opts: ReconcilerOptions) {
+  constructor(kube: KubeApi, caches: Caches, events: EventRecorder, log: Logger, opts: ReconcilerOptions) {
     this.kube = kube;
     this.caches = caches;
     this.events = events;
     this.log = log;
     this.opts = opts;
+    for (const [kind, cache] of this.childCaches()) {
+      cache.on((type, obj) => {
+        if (type !== 'delete') return;
+        const k = childKey(kind, obj.metadata.namespace, obj.metadata.name);
+        this.writtenChildren.forget(k);
+        this.appliedVersions.delete(k);
+      });
+    }
+    caches.streams.on((type, obj) => {
+      if (type === 'delete') this.forgetStream(streamKey(obj));
+    });
+  }
+
+  /** The LiveStream as the informer has it, or as our last status write returned it if that is newer. */
+  stream(key: string): Stream | undefined {
+    const [namespace, name] = key.split('/') as [string, string];
+    return this.writtenStreams.resolve(key, this.caches.streams.get(namespace, name));
+  }
+
+  private child(kind: string, namespace: string, name: string): KubeObject | undefined {
+    const cache = this.cacheFor(kind);
+    return this.writtenChildren.resolve(childKey(kind, namespace, name), cache?.get(namespace, name));
+  }
+
+  private forgetStream(key: string): void {
+    this.waits.delete(key);
+    this.apiTokens.delete(key);
+    this.observations.delete(key);
+    this.liveState.delete(key);
+    this.writtenStreams.forget(key);
   }
 
   async reconcile(key: string): Promise<Result> {
-    const [namespace, name] = key.split('/') as [string, string];
-    const ls = this.caches.streams.get(namespace, name);
+    const ls = this.stream(key);
     if (!ls || ls.metadata.deletionTimestamp) {
-      this.secretWaits.delete(key);
-      this.apiTokens.delete(key);
+      this.forgetStream(key);
       return undefined; // owned children go with it by garbage collection
     }
+    const { namespace, name } = ls.metadata;
     const log = this.log.child({ livestream: { namespace, name }, generation: ls.metadata.generation });
 
     let rendered: RenderedStream;
     try {
       rendered = renderStream(ls, { sidecarImage: this.opts.sidecarImage });
     } catch (e) {
-      const problem = { reason: 'InvalidSpec', message: (e as Error).message };
-      await this.writeStatus(ls, { spec: {} as never, publishSecret: { name: '', key: '' }, renderProblem: problem });
+      const problem = { reason: Reason.InvalidSpec, message: (e as Error).message };
+      this.observations.delete(key);
+      await this.writeStatus(key, { spec: {} as never, publishSecret: { name: '', key: '' }, renderProblem: problem });
       return undefined;
     }
 
-    const secretProblem = await this.ensureSecrets(ls, rendered);
+    const secrets = await this.ensureSecrets(ls, rendered);
+    const conflicts: string[] = [...secrets.conflicts];
     let applyProblem: Problem | undefined;
     for (const obj of childObjects(rendered)) {
-      // Without its Secrets the pod could not start; hold the Deployment back until they resolve.
-      if (obj.kind === 'Deployment' && secretProblem && !this.caches.deployments.get(namespace, obj.metadata.name))
-        continue;
+      // Without its Secrets and its ConfigMap (ours, not a namesake) the pod could not start right: hold the
+      // Deployment back until they resolve. A running one is left as it is.
+      if (obj.kind === 'Deployment' && (secrets.problem || conflicts.length)) continue;
       try {
-        await this.applyIfChanged(obj as KubeObject, log);
+        const conflict = await this.applyChild(ls, obj as KubeObject, log);
+        if (conflict) conflicts.push(conflict);
       } catch (e) {
-        applyProblem = { reason: 'ApplyFailed', message: `${obj.kind} ${obj.metadata.name}: ${(e as Error).message}` };
+        applyProblem = {
+          reason: Reason.ApplyFailed,
+          message: `${obj.kind} ${obj.metadata.name}: ${(e as Error).message}`,
+        };
         log.warn({ kind: obj.kind, error: (e as Error).message }, 'apply failed');
       }
     }
+    const conflictProblem = conflicts.length
+      ? {
+          reason: Reason.NameConflict,
+          message: `${conflicts.join('; ')}. Nothing was changed; rename or delete the other object, or rename this LiveStream.`,
+        }
+      : undefined;
+    if (conflictProblem) void this.events.emit(ls, 'Warning', Reason.NameConflict, conflictProblem.message);
 
-    const deployment = this.caches.deployments.get(namespace, names(name).deployment);
-    const observed: Observed = {
+    const observation: SpecObservation = {
       spec: rendered.spec,
       publishSecret: rendered.publishSecret,
-      deployment,
-      service: this.caches.services.get(namespace, names(name).service),
-      ...(secretProblem ? { secretProblem } : {}),
+      ...(secrets.problem ? { secretProblem: secrets.problem } : {}),
+      ...(conflictProblem ? { conflictProblem } : {}),
       ...(applyProblem ? { applyProblem } : {}),
+      ...(secrets.regeneratedAt ? { tokenRegeneratedAt: secrets.regeneratedAt } : {}),
     };
-    const probe = await this.probe(ls, rendered, deployment);
-    if (probe) observed.probe = probe;
-    await this.writeStatus(ls, observed);
+    this.observations.set(key, observation);
+    await this.writeStatus(key, observation);
 
     if (applyProblem) throw new Error(applyProblem.message); // rate-limited retry
-    if (secretProblem) {
-      // Referenced Secrets are not watched (that would cache every Secret in the cluster): poll with backoff.
-      const n = this.secretWaits.get(key) ?? 0;
-      this.secretWaits.set(key, n + 1);
+    if (secrets.problem || conflictProblem) {
+      const n = this.waits.get(key) ?? 0;
+      this.waits.set(key, n + 1);
       return { requeueAfterMs: Math.min(60_000, 1000 * 2 ** n) };
     }
-    this.secretWaits.delete(key);
-    // Live state and viewers change without any Kubernetes event: poll them while the stream runs.
-    if (this.opts.locateApi && deployment)
-      return { requeueAfterMs: probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000 };
+    this.waits.delete(key);
+    if (this.opts.locateApi && this.child('Deployment', namespace, names(name).deployment)) this.opts.onRunning?.(key);
     return undefined;
   }
 
-  /** Server-side apply, skipped when the cached live object already carries every desired value. */
-  private async applyIfChanged(desired: KubeObject, log: Logger): Promise<void> {
-    const cache = this.cacheFor(desired.kind);
-    const live = cache?.get(desired.metadata.namespace, desired.metadata.name);
-    // An explicitly empty list lets SSA drop an owner reference we set before (reclaimPolicy Delete -> Retain).
-    if (desired.kind === 'PersistentVolumeClaim') desired.metadata.ownerReferences ??= [];
-    if (live && isSubset(desired, live)) return;
-    log.info({ kind: desired.kind, child: desired.metadata.name, reason: live ? 'drifted' : 'missing' }, 'applying');
-    const applied = await this.kube.apply(desired, FIELD_MANAGER, { force: true });
+  /**
+   * The live loop: polls MediaMTX and writes status only when what it reports changed. Returns when to poll next
+   * (nothing once the stream or its Deployment is gone).
+   */
+  async pollLive(key: string): Promise<Result> {
+    const ls = this.stream(key);
+    const deployment = ls && this.child('Deployment', ls.metadata.namespace, names(ls.metadata.name).deployment);
+    const observation = this.observations.get(key);
+    if (!ls || ls.metadata.deletionTimestamp || !deployment || !observation || !this.opts.locateApi) {
+      this.liveState.delete(key);
+      return undefined;
+    }
+    const probe = await this.probe(ls, observation.spec.path);
+    const before = this.liveState.get(key);
+    if (probe) this.liveState.set(key, probe);
+    else this.liveState.delete(key);
+    if (before?.online !== probe?.online || before?.readers !== probe?.readers)
+      await this.writeStatus(key, observation);
+    return { requeueAfterMs: probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000 };
+  }
+
+  /**
+   * Applies one child unless it already matches. Returns a conflict description (and touches nothing) when the
+   * name belongs to an object this LiveStream does not control.
+   */
+  private async applyChild(ls: Stream, rendered: KubeObject, log: Logger): Promise<string | undefined> {
+    const desired = withAppliedHash(rendered);
+    const { kind } = desired;
+    const { namespace = '', name } = desired.metadata;
+    const key = childKey(kind, namespace, name);
+    let live = this.child(kind, namespace, name);
+    // Our informers select our label, so a namesake created by someone else is invisible to them: ask.
+    if (!live) live = await this.kube.getOrUndefined<KubeObject>(objectPath(desired));
+    const checkedAbsent = !live;
+    if (live && !isOurs(kind, live, ls)) return this.describeConflict(kind, namespace, name, live);
+    if (live && upToDate(desired, live, this.appliedVersions.get(key))) return undefined;
+
+    log.info({ kind, child: name, reason: live ? 'drifted' : 'missing' }, 'applying');
+    const applied = await this.kube.apply<KubeObject>(desired, FIELD_MANAGER, { force: true });
+    if (checkedAbsent && hadOtherManagers(applied, FIELD_MANAGER)) {
+      // Someone created it between our read and our apply: withdraw every field we just set, ownership included.
+      await this.kube.apply({ apiVersion: desired.apiVersion, kind, metadata: { name, namespace } }, FIELD_MANAGER, {
+        force: false,
+      });
+      return this.describeConflict(kind, namespace, name, applied);
+    }
+    if (kind === 'PersistentVolumeClaim' && live && !controllerOf(live) && isOlder(live, ls)) {
+      void this.events.emit(
+        ls,
+        'Normal',
+        EventReason.RecordingsAdopted,
+        `Using the recordings claim ${name} kept from an earlier LiveStream of this name (reclaimPolicy Retain).`,
+      );
+    }
+    if (applied.metadata.resourceVersion) this.appliedVersions.set(key, applied.metadata.resourceVersion);
     delete applied.metadata.managedFields;
-    // Read back into the cache at once, so the next pass compares against what the server now holds.
-    cache?.store.set(`${desired.metadata.namespace}/${desired.metadata.name}`, applied);
+    this.writtenChildren.record(key, applied);
+    return undefined;
+  }
+
+  private describeConflict(kind: string, namespace: string, name: string, other: Pick<KubeObject, 'metadata'>): string {
+    const owner = controllerOf(other);
+    return `${kind} ${namespace}/${name} already exists and is ${owner ? `controlled by ${owner.kind} ${owner.name}` : 'not managed by this LiveStream'}`;
   }
 
   private cacheFor(kind: string): Informer | undefined {
-    const c = this.caches;
-    return (
-      {
-        ConfigMap: c.configMaps,
-        Deployment: c.deployments,
-        Service: c.services,
-        PersistentVolumeClaim: c.pvcs,
-      } as Record<string, Informer>
-    )[kind];
+    return this.childCaches().get(kind);
   }
 
-  private async ensureSecrets(ls: LiveStream, r: RenderedStream): Promise<Problem | undefined> {
+  private childCaches(): Map<string, Informer> {
+    const c = this.caches;
+    return new Map<string, Informer>([
+      ['ConfigMap', c.configMaps],
+      ['Deployment', c.deployments],
+      ['Service', c.services],
+      ['PersistentVolumeClaim', c.pvcs],
+      ['Secret', c.ownedSecrets as unknown as Informer],
+    ]);
+  }
+
+  private async ensureSecrets(
+    ls: Stream,
+    r: RenderedStream,
+  ): Promise<{ problem?: Problem; conflicts: string[]; regeneratedAt?: string }> {
     const ns = ls.metadata.namespace;
     const n = names(ls.metadata.name);
+    const conflicts: string[] = [];
     // Generated Secrets are created once and never replaced: a regenerated token would cut off a live streamer.
-    if (!this.caches.ownedSecrets.get(ns, n.internalSecret))
-      await this.createOnce(internalSecretObject(ls, newPublishToken()) as KubeObject);
+    const internal = await this.ensureGenerated(ls, n.internalSecret, () =>
+      internalSecretObject(ls, newPublishToken()),
+    );
+    if (internal.conflict) conflicts.push(internal.conflict);
+    if (internal.created) this.apiTokens.delete(streamKey(ls));
+    let regeneratedAt: string | undefined;
     if (r.publishSecret.generated) {
-      if (!this.caches.ownedSecrets.get(ns, n.publishSecret))
-        await this.createOnce(publishSecretObject(ls, newPublishToken()) as KubeObject);
+      // Status names the Secret it advertised: creating that Secret again means the streamer's token changed.
+      const advertised = ls.status?.ingest?.publishTokenSecretRef?.name === n.publishSecret;
+      const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const publish = await this.ensureGenerated(ls, n.publishSecret, () => {
+        const s = publishSecretObject(ls, newPublishToken());
+        if (advertised) s.metadata.annotations = { [REGENERATED_ANNOTATION]: now };
+        return s;
+      });
+      if (publish.conflict) conflicts.push(publish.conflict);
+      if (publish.created && advertised) {
+        void this.events.emit(
+          ls,
+          'Warning',
+          'PublishTokenRegenerated',
+          `Secret ${ns}/${n.publishSecret} was deleted; a new publish token was generated. Streamers need the new stream key.`,
+        );
+      }
+      regeneratedAt = publish.created
+        ? advertised
+          ? now
+          : undefined
+        : this.writtenChildren.resolve(
+            childKey('Secret', ns, n.publishSecret),
+            this.caches.ownedSecrets.get(ns, n.publishSecret) as KubeObject | undefined,
+          )?.metadata.annotations?.[REGENERATED_ANNOTATION];
     } else {
       const p = await this.checkSecretKey(
         ns,
@@ -163,7 +316,7 @@ export class Reconciler {
         r.publishSecret.key,
         'spec.ingest.publishTokenSecretRef',
       );
-      if (p) return p;
+      if (p) return { problem: p, conflicts };
     }
     const jwt = r.spec.playback.access === 'jwt' ? r.spec.playback.jwt : undefined;
     if (jwt?.keysSecretRef) {
@@ -174,16 +327,37 @@ export class Reconciler {
       const p = await this.checkSecretKey(ns, ref.name, ref.key ?? 'jwks.json', field, (text) =>
         parseJwtKeys(text, `Secret ${ref.name} key ${ref.key ?? 'jwks.json'}`, jwt.algorithms),
       );
-      if (p) return p;
+      if (p) return { problem: p, conflicts };
     }
-    return undefined;
+    return { conflicts, ...(regeneratedAt ? { regeneratedAt } : {}) };
   }
 
-  private async createOnce(obj: KubeObject): Promise<void> {
+  /** Creates a generated Secret unless it exists; a namesake we do not control is a conflict, never adopted. */
+  private async ensureGenerated(
+    ls: Stream,
+    name: string,
+    make: () => KubeObject | ReturnType<typeof publishSecretObject>,
+  ): Promise<{ created?: boolean; conflict?: string }> {
+    const ns = ls.metadata.namespace;
+    const key = childKey('Secret', ns, name);
+    const cached = this.writtenChildren.resolve(key, this.caches.ownedSecrets.get(ns, name) as KubeObject | undefined);
+    // Our informer selects our label, so a namesake created by someone else is invisible to it: ask.
+    const existing = cached ?? (await this.kube.getOrUndefined<KubeObject>(resourcePath('v1', 'Secret', ns, name)));
+    if (existing)
+      return isOurs('Secret', existing, ls) ? {} : { conflict: this.describeConflict('Secret', ns, name, existing) };
     try {
-      await this.kube.create(obj);
+      const created = await this.kube.create<KubeObject>(make() as KubeObject);
+      // Remember only what the informer would: metadata, never the value.
+      const { name: n, namespace, resourceVersion, labels, annotations, ownerReferences } = created.metadata;
+      this.writtenChildren.record(key, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: n, namespace, resourceVersion, labels, annotations, ownerReferences },
+      });
+      return { created: true };
     } catch (e) {
       if (!isConflict(e)) throw e;
+      return {}; // created meanwhile (by us, in a pass this one raced with): the next pass checks its owner
     }
   }
 
@@ -198,24 +372,24 @@ export class Reconciler {
     const secret = await this.kube.getOrUndefined<{ data?: Record<string, string> }>(
       resourcePath('v1', 'Secret', ns, name),
     );
-    if (!secret) return { reason: 'SecretNotFound', message: `${field}: Secret ${ns}/${name} does not exist` };
+    if (!secret) return { reason: Reason.SecretNotFound, message: `${field}: Secret ${ns}/${name} does not exist` };
     const value = secret.data?.[key];
     if (value === undefined)
-      return { reason: 'SecretKeyMissing', message: `${field}: Secret ${ns}/${name} has no key "${key}"` };
+      return { reason: Reason.SecretKeyMissing, message: `${field}: Secret ${ns}/${name} has no key "${key}"` };
     if (validate) {
       try {
         validate(Buffer.from(value, 'base64').toString('utf8'));
       } catch (e) {
-        return { reason: 'SecretInvalid', message: `${field}: ${(e as Error).message}` };
+        return { reason: Reason.SecretInvalid, message: `${field}: ${(e as Error).message}` };
       }
     }
     return undefined;
   }
 
-  private async probe(ls: LiveStream, r: RenderedStream, deployment?: KubeObject) {
+  private async probe(ls: Stream, path: string): Promise<ProbeResult | undefined> {
     const base = this.opts.locateApi?.(ls.metadata.namespace, ls.metadata.name);
-    if (!base || !deployment) return undefined;
-    const key = `${ls.metadata.namespace}/${ls.metadata.name}`;
+    if (!base) return undefined;
+    const key = streamKey(ls);
     try {
       let token = this.apiTokens.get(key);
       if (!token) {
@@ -227,44 +401,87 @@ export class Reconciler {
         token = Buffer.from(data, 'base64').toString('utf8');
         this.apiTokens.set(key, token);
       }
-      return await probeMediaMTX(base, r.spec.path, token);
-    } catch {
+      return await probeMediaMTX(base, path, token);
+    } catch (e) {
+      if ((e as Error).message.includes('401') || (e as Error).message.includes('403')) this.apiTokens.delete(key);
       return undefined;
     }
   }
 
-  private async writeStatus(ls: LiveStream, observed: Observed): Promise<void> {
+  /** Both loops write status; one write per stream at a time, each from the freshest state. */
+  private writeStatus(key: string, observation: SpecObservation): Promise<void> {
+    const prev = this.statusChain.get(key) ?? Promise.resolve();
+    const next = prev.then(() => this.writeStatusNow(key, observation));
+    const settled = next.catch(() => undefined);
+    this.statusChain.set(key, settled);
+    void settled.then(() => {
+      if (this.statusChain.get(key) === settled) this.statusChain.delete(key);
+    });
+    return next;
+  }
+
+  private async writeStatusNow(key: string, observation: SpecObservation): Promise<void> {
+    const ls = this.stream(key);
+    if (!ls) return;
+    const { namespace, name } = ls.metadata;
+    const n = names(name);
+    const probe = this.liveState.get(key);
+    const observed: Observed = {
+      ...observation,
+      deployment: this.child('Deployment', namespace, n.deployment),
+      service: this.child('Service', namespace, n.service),
+      ...(probe ? { probe } : {}),
+    };
     const desired = desiredStatus(ls, observed);
     if (statusUpToDate(desired, ls.status)) return;
     const status = withTransitions(desired, ls.status, new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'));
-    const body = {
-      apiVersion: API_VERSION,
-      kind: KIND,
-      metadata: { name: ls.metadata.name, namespace: ls.metadata.namespace },
-      status,
-    };
+    const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status };
     try {
-      const updated = await this.kube.apply<LiveStream>(body as unknown as KubeObject, FIELD_MANAGER, {
+      const updated = await this.kube.apply<Stream>(body as unknown as KubeObject, FIELD_MANAGER, {
         force: true,
         subresource: 'status',
       });
-      this.caches.streams.store.set(`${ls.metadata.namespace}/${ls.metadata.name}`, updated as never);
+      delete updated.metadata.managedFields;
+      this.writtenStreams.record(key, updated);
     } catch (e) {
       if (e instanceof KubeError && e.status === 404) return; // deleted meanwhile
       throw e;
     }
-    // Pending is where every stream starts: not worth an event. Every other phase change is.
-    if (ls.status?.phase !== status.phase && status.phase !== 'Pending') {
-      const warn = status.phase === 'Failed' || status.phase === 'Degraded';
-      const bad = status.conditions?.find((c) => c.status === 'False' && c.type !== 'Live');
-      const reason = bad?.reason ?? status.phase!;
-      const note = bad?.message ?? `LiveStream is ${status.phase}`;
-      void this.events.emit(
-        ls,
-        warn ? 'Warning' : 'Normal',
-        warn ? reason : status.phase!,
-        warn ? note : `LiveStream is ${status.phase}`,
-      );
+    this.announce(ls, status);
+  }
+
+  /** Events for what a user notices: phase changes, and any advertised address that changed under them. */
+  private announce(ls: Stream, status: NonNullable<LiveStream['status']>): void {
+    const old = ls.status;
+    for (const [what, before, after] of [
+      ['RTMP ingest server', old?.ingest?.rtmp?.server, status.ingest?.rtmp?.server],
+      ['HLS playback URL', old?.playback?.hls, status.playback?.hls],
+      ['WebRTC playback URL', old?.playback?.webrtc, status.playback?.webrtc],
+    ] as const) {
+      if (before && after && before !== after)
+        void this.events.emit(
+          ls,
+          'Warning',
+          EventReason.EndpointChanged,
+          `${what} changed from ${before} to ${after}.`,
+        );
     }
+    // Pending is where every stream starts: not worth an event. Every other phase change is.
+    if (old?.phase === status.phase || status.phase === 'Pending') return;
+    const warn = status.phase === 'Failed' || status.phase === 'Degraded';
+    const bad = status.conditions?.find((c) => c.status === 'False' && c.type !== ConditionType.Live);
+    void this.events.emit(
+      ls,
+      warn ? 'Warning' : 'Normal',
+      warn ? (bad?.reason ?? status.phase!) : status.phase!,
+      warn ? (bad?.message ?? `LiveStream is ${status.phase}`) : `LiveStream is ${status.phase}`,
+    );
   }
 }
+
+const isOlder = (o: KubeObject, ls: Stream) =>
+  Boolean(
+    o.metadata.creationTimestamp &&
+      ls.metadata.creationTimestamp &&
+      o.metadata.creationTimestamp < (ls.metadata.creationTimestamp as string),
+  );

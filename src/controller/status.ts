@@ -1,4 +1,5 @@
 // observed children + probe -> LiveStream status. Pure, so every phase and condition is tested without a cluster.
+import { Reason as R, ConditionType as T } from '../api/conditions.ts';
 import type { Condition, LiveStream, LiveStreamStatus, Phase, ResolvedSpec } from '../api/livestream.ts';
 import type { KubeObject } from '../kube/rest.ts';
 import { names } from '../render/names.ts';
@@ -13,7 +14,13 @@ export interface Observed {
   publishSecret: { name: string; key: string };
   renderProblem?: Problem;
   secretProblem?: Problem;
+  /** A child's name is taken by an object this LiveStream does not control: nothing was touched. */
+  conflictProblem?: Problem;
   applyProblem?: Problem;
+  /** A configuration change that would drop connected sessions, held back until nobody is connected. */
+  configPending?: Problem;
+  /** When the generated publish Secret was recreated with a new token (it had been deleted). */
+  tokenRegeneratedAt?: string;
   deployment?: KubeObject;
   service?: KubeObject;
   /** From MediaMTX's control API; undefined when it could not be asked. */
@@ -65,12 +72,14 @@ export function desiredStatus(
   ls: LiveStream,
   o: Observed,
 ): Omit<LiveStreamStatus, 'conditions'> & { conditions: Cond[] } {
-  const failed = o.renderProblem ?? o.secretProblem;
   const available = deploymentAvailable(o.deployment);
+  // A name conflict stops a stream that is not running yet; one that runs keeps running, Degraded.
+  const failed = o.renderProblem ?? o.secretProblem ?? (available ? undefined : o.conflictProblem);
+  const notReconciled = o.renderProblem ?? o.conflictProblem ?? o.applyProblem;
   const live = available && o.probe?.online === true;
   let phase: Phase;
   if (failed) phase = 'Failed';
-  else if (o.applyProblem) phase = 'Degraded';
+  else if (o.applyProblem ?? o.conflictProblem) phase = 'Degraded';
   else if (live) phase = 'Live';
   else if (available) phase = 'Ready';
   else if (deploymentStuck(o.deployment)) phase = 'Degraded';
@@ -78,39 +87,48 @@ export function desiredStatus(
 
   const conditions: Cond[] = [
     o.secretProblem
-      ? { type: 'SecretsResolved', status: 'False', ...o.secretProblem }
+      ? { type: T.SecretsResolved, status: 'False', ...o.secretProblem }
       : {
-          type: 'SecretsResolved',
+          type: T.SecretsResolved,
           status: 'True',
-          reason: 'Resolved',
+          reason: R.Resolved,
           message: 'Every referenced Secret and key exists and parses.',
         },
-    (o.renderProblem ?? o.applyProblem)
-      ? { type: 'Reconciled', status: 'False', ...(o.renderProblem ?? o.applyProblem)! }
-      : { type: 'Reconciled', status: 'True', reason: 'Applied', message: 'All child objects match the spec.' },
+    notReconciled
+      ? { type: T.Reconciled, status: 'False', ...notReconciled }
+      : { type: T.Reconciled, status: 'True', reason: R.Applied, message: 'All child objects match the spec.' },
     available
       ? {
-          type: 'Ready',
+          type: T.Ready,
           status: 'True',
-          reason: 'Available',
+          reason: R.Available,
           message: 'MediaMTX is running and accepting a publisher.',
         }
       : {
-          type: 'Ready',
+          type: T.Ready,
           status: 'False',
-          reason: failed ? 'NotReconciled' : deploymentStuck(o.deployment) ? 'ProgressDeadlineExceeded' : 'Starting',
+          reason: failed ? R.NotReconciled : deploymentStuck(o.deployment) ? R.ProgressDeadlineExceeded : R.Starting,
           message: failed ? failed.message : 'Waiting for the MediaMTX Deployment to become available.',
         },
     o.probe === undefined
       ? {
-          type: 'Live',
+          type: T.Live,
           status: 'Unknown',
-          reason: available ? 'ProbeFailed' : 'NotRunning',
+          reason: available ? R.ProbeFailed : R.NotRunning,
           message: 'The MediaMTX control API was not reachable.',
         }
       : live
-        ? { type: 'Live', status: 'True', reason: 'PublisherOnline', message: 'A publisher is streaming.' }
-        : { type: 'Live', status: 'False', reason: 'NoPublisher', message: 'No publisher is streaming.' },
+        ? { type: T.Live, status: 'True', reason: R.PublisherOnline, message: 'A publisher is streaming.' }
+        : { type: T.Live, status: 'False', reason: R.NoPublisher, message: 'No publisher is streaming.' },
+    o.configPending
+      ? { type: T.ConfigApplied, status: 'False', ...o.configPending }
+      : {
+          type: T.ConfigApplied,
+          status: 'True',
+          reason: R.InPlace,
+          message: 'MediaMTX runs the configuration of the current spec.',
+        },
+    tokenCondition(o),
   ];
   return {
     observedGeneration: ls.metadata.generation ?? 0,
@@ -122,6 +140,30 @@ export function desiredStatus(
     ...endpoints(ls, o),
     ...(o.spec.recording.enabled ? { recording: { claimName: names(ls.metadata.name).recordings } } : {}),
   };
+}
+
+function tokenCondition(o: Observed): Cond {
+  const name = o.publishSecret.name;
+  if (o.tokenRegeneratedAt)
+    return {
+      type: T.PublishTokenStable,
+      status: 'False',
+      reason: R.Regenerated,
+      message: `Secret ${name} was deleted and recreated with a new publish token at ${o.tokenRegeneratedAt}: streamers need the new stream key. Remove the annotation vstream.io/regenerated-at from the Secret to acknowledge.`,
+    };
+  return o.spec.ingest.publishTokenSecretRef
+    ? {
+        type: T.PublishTokenStable,
+        status: 'True',
+        reason: R.UserProvided,
+        message: `Tokens come from Secret ${name}.`,
+      }
+    : {
+        type: T.PublishTokenStable,
+        status: 'True',
+        reason: R.Unchanged,
+        message: `Secret ${name} holds the token generated when the stream was created.`,
+      };
 }
 
 /** Adds lastTransitionTime (kept from the current status when a condition's status did not change). */
@@ -168,18 +210,4 @@ function canonical(v: unknown): string {
       ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
       : val,
   );
-}
-
-/** Every value in desired is present and equal in live (live may carry server defaults and other managers' fields). */
-export function isSubset(desired: unknown, live: unknown): boolean {
-  if (Array.isArray(desired)) {
-    return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => isSubset(d, live[i]));
-  }
-  if (desired && typeof desired === 'object') {
-    if (!live || typeof live !== 'object') return false;
-    return Object.entries(desired as Record<string, unknown>).every(([k, v]) =>
-      isSubset(v, (live as Record<string, unknown>)[k]),
-    );
-  }
-  return desired === live;
 }

@@ -105,6 +105,12 @@ export class WorkQueue {
     this.timers.set(key, { at, timer });
   }
 
+  /** Adds a key now unless it is already waiting, in flight or scheduled (a periodic key keeps its own rhythm). */
+  ensure(key: string): void {
+    if (this.queued.has(key) || this.processing.has(key) || this.timers.has(key)) return;
+    this.add(key);
+  }
+
   /** Per-key exponential backoff: base * 2^failures, capped. */
   addRateLimited(key: string): void {
     const n = this.failures.get(key) ?? 0;

@@ -78,6 +78,17 @@ const restricted = {
   seccompProfile: { type: 'RuntimeDefault' },
 };
 
+/** Quantities as the strings a container spec takes (the API accepts `cpu: 1` as Kubernetes does). */
+function quantities(r?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> }) {
+  if (!r) return undefined;
+  const str = (m?: Record<string, string | number>) =>
+    m ? Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)])) : undefined;
+  return {
+    ...(r.requests ? { requests: str(r.requests) } : {}),
+    ...(r.limits ? { limits: str(r.limits) } : {}),
+  };
+}
+
 export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStream {
   const name = ls.metadata.name;
   const n = names(name);
@@ -123,7 +134,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     startupProbe: { tcpSocket: { port: probePort }, periodSeconds: 2, failureThreshold: 30 },
     readinessProbe: { tcpSocket: { port: probePort }, periodSeconds: 5 },
     livenessProbe: { tcpSocket: { port: probePort }, periodSeconds: 10, failureThreshold: 6 },
-    resources: spec.mediamtx.resources ?? { requests: { cpu: '100m', memory: '64Mi' } },
+    resources: quantities(spec.mediamtx.resources) ?? { requests: { cpu: '100m', memory: '64Mi' } },
     securityContext: restricted,
     volumeMounts: [
       { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
@@ -216,7 +227,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
         metadata: meta(ls, n.recordings, spec.recording.reclaimPolicy === 'Delete'),
         spec: {
           accessModes: ['ReadWriteOnce'],
-          resources: { requests: { storage: spec.recording.storage.size } },
+          resources: { requests: { storage: String(spec.recording.storage.size) } },
           ...(spec.recording.storage.storageClassName
             ? { storageClassName: spec.recording.storage.storageClassName }
             : {}),

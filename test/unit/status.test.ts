@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type LiveStream, resolveSpec } from '../../src/api/livestream.ts';
-import { desiredStatus, isSubset, statusUpToDate, withTransitions } from '../../src/controller/status.ts';
+import { isSubset } from '../../src/controller/children.ts';
+import { desiredStatus, statusUpToDate, withTransitions } from '../../src/controller/status.ts';
 
 const ls: LiveStream = {
   apiVersion: 'vstream.io/v1alpha1',

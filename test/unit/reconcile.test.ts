@@ -1,0 +1,302 @@
+// The reconciler against a fake API (sample-controller style): what it writes, what it refuses to touch, and that
+// a pass with nothing changed writes nothing, whatever the informer caches lag behind.
+import pino from 'pino';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ConditionType, Reason } from '../../src/api/conditions.ts';
+import type { LiveStream } from '../../src/api/livestream.ts';
+import { APPLIED_HASH_ANNOTATION } from '../../src/controller/children.ts';
+import { EventRecorder } from '../../src/controller/events.ts';
+import { REGENERATED_ANNOTATION, Reconciler } from '../../src/controller/reconcile.ts';
+import type { Kube, KubeObject } from '../../src/kube/rest.ts';
+import { FakeKube, fakeCaches, liveStreamObject, pathOf } from '../support/fake-kube.ts';
+
+const NS = 'events';
+let fake: FakeKube;
+let sync: () => void;
+let reconciler: Reconciler;
+
+function setup() {
+  fake = new FakeKube();
+  const c = fakeCaches(fake);
+  sync = c.sync;
+  const log = pino({ level: 'silent' });
+  reconciler = new Reconciler(fake, c.caches, new EventRecorder(fake as unknown as Kube, log, 'test', 0), log, {
+    sidecarImage: 'vstream:test',
+  });
+}
+
+function addStream(name: string, spec: LiveStream['spec'] = {}) {
+  const ls = fake.put(liveStreamObject(name, spec));
+  sync();
+  return ls;
+}
+
+function editSpec(name: string, spec: LiveStream['spec']) {
+  const path = pathOf('vstream.io/v1alpha1', 'LiveStream', NS, name);
+  const ls = fake.objects.get(path)!;
+  fake.put({ ...ls, spec, metadata: { ...ls.metadata, generation: (ls.metadata.generation ?? 1) + 1 } });
+  sync();
+}
+
+const stream = (name: string) =>
+  fake.objects.get(pathOf('vstream.io/v1alpha1', 'LiveStream', NS, name)) as unknown as LiveStream;
+const condition = (name: string, type: string) => stream(name).status?.conditions?.find((c) => c.type === type);
+const writesTo = (fragment: string) => fake.writes().filter((a) => a.path.includes(fragment));
+const events = () =>
+  [...fake.objects.values()].filter((o) => o.kind === 'Event') as (KubeObject & {
+    reason: string;
+    note: string;
+    type: string;
+  })[];
+
+/** Reconciles until a pass writes nothing (with watch delivery in between), and returns the number of passes. */
+async function settle(key: string, max = 5) {
+  for (let i = 1; i <= max; i++) {
+    const before = fake.writes().length;
+    await reconciler.reconcile(key);
+    sync();
+    if (fake.writes().length === before) return i;
+  }
+  throw new Error(`still writing after ${max} passes`);
+}
+
+beforeEach(setup);
+
+describe('idle: zero writes for every kind of stream', () => {
+  const kinds: Record<string, LiveStream['spec']> = {
+    minimal: {},
+    recordingRetain: { recording: { enabled: true, reclaimPolicy: 'Retain' } },
+    recordingDelete: { recording: { enabled: true, reclaimPolicy: 'Delete', storage: { size: '1.5Gi' } } },
+    loadBalancer: { service: { type: 'LoadBalancer', annotations: { a: 'b' }, externalTrafficPolicy: 'Local' } },
+    resources: { mediamtx: { resources: { requests: { cpu: 1, memory: '0.5Gi' }, limits: { cpu: '1500m' } } } },
+  };
+  for (const [kind, spec] of Object.entries(kinds)) {
+    it(`${kind}: the second pass writes nothing, even before the watch delivers our writes`, async () => {
+      addStream('s', spec);
+      await reconciler.reconcile(`${NS}/s`);
+      expect(fake.writes().length).toBeGreaterThan(4);
+      const before = fake.writes().length;
+      await reconciler.reconcile(`${NS}/s`); // caches still empty of our writes: read-your-writes must hold
+      expect(fake.writes().slice(before)).toEqual([]);
+      sync();
+      await reconciler.reconcile(`${NS}/s`);
+      expect(fake.writes().slice(before)).toEqual([]);
+    });
+  }
+
+  it('quantities the server rewrote canonically are not drift', async () => {
+    addStream('q', kinds.resources);
+    await settle(`${NS}/q`);
+    const path = pathOf('apps/v1', 'Deployment', NS, 'q');
+    const d = fake.objects.get(path) as KubeObject & {
+      spec: { template: { spec: { containers: { resources: Record<string, Record<string, string>> }[] } } };
+    };
+    d.spec.template.spec.containers[0]!.resources = { requests: { cpu: '1', memory: '512Mi' }, limits: { cpu: '1.5' } };
+    fake.put(d, 'kube-apiserver');
+    sync();
+    const before = fake.writes().length;
+    await reconciler.reconcile(`${NS}/q`);
+    expect(fake.writes().slice(before)).toEqual([]);
+  });
+
+  it('a recordings claim under Retain carries no owner reference and is not re-applied', async () => {
+    addStream('r', kinds.recordingRetain);
+    await settle(`${NS}/r`);
+    const pvc = fake.objects.get(pathOf('v1', 'PersistentVolumeClaim', NS, 'r-recordings'))!;
+    expect(pvc.metadata.ownerReferences).toBeUndefined();
+    expect(writesTo('persistentvolumeclaims')).toHaveLength(1);
+  });
+});
+
+describe('ownership: never touch what we did not create', () => {
+  const userObjects: [string, KubeObject][] = [
+    [
+      'ConfigMap',
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x-mediamtx', namespace: NS }, data: { a: 'b' } },
+    ],
+    [
+      'Service',
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'x', namespace: NS }, spec: { ports: [{ port: 80 }] } },
+    ],
+    ['Service', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'x-metrics', namespace: NS }, spec: {} }],
+    ['Deployment', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x', namespace: NS }, spec: {} }],
+    [
+      'PersistentVolumeClaim',
+      { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'x-recordings', namespace: NS }, spec: {} },
+    ],
+    ['Secret', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x-publish', namespace: NS }, data: {} }],
+    ['Secret', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x-internal', namespace: NS }, data: {} }],
+  ];
+  for (const [kind, obj] of userObjects) {
+    it(`${kind} ${obj.metadata.name}: a namesake is a NameConflict, untouched, until it goes away`, async () => {
+      const theirs = fake.put(obj, 'kubectl');
+      addStream('x', { recording: { enabled: true } });
+      await reconciler.reconcile(`${NS}/x`);
+      const path = pathOf(obj.apiVersion, kind, NS, obj.metadata.name);
+      expect(fake.writes().filter((a) => a.path === path)).toEqual([]);
+      expect(fake.objects.get(path)).toEqual(theirs);
+      // Nothing would start right beside someone else's object: the Deployment is held back.
+      if (kind !== 'Deployment') expect(writesTo('/deployments/')).toEqual([]);
+      const c = condition('x', ConditionType.Reconciled);
+      expect(c).toMatchObject({ status: 'False', reason: Reason.NameConflict });
+      expect(c?.message).toContain(`${kind} ${NS}/${obj.metadata.name}`);
+      expect(stream('x').status?.phase).toBe('Failed');
+      expect(events().find((e) => e.reason === Reason.NameConflict)?.type).toBe('Warning');
+
+      fake.remove(path);
+      sync();
+      await settle(`${NS}/x`);
+      expect(fake.objects.get(path)?.metadata.ownerReferences?.[0]?.name ?? 'label-owned').toBeTruthy();
+      expect(condition('x', ConditionType.Reconciled)).toMatchObject({ status: 'True', reason: Reason.Applied });
+    });
+  }
+
+  it('an object controlled by another LiveStream (an older one of the same name) is a conflict too', async () => {
+    fake.put({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'y-mediamtx',
+        namespace: NS,
+        labels: { 'app.kubernetes.io/managed-by': 'vstream', 'vstream.io/livestream': 'y' },
+        ownerReferences: [
+          { apiVersion: 'vstream.io/v1alpha1', kind: 'LiveStream', name: 'y', uid: 'old-uid', controller: true },
+        ],
+      },
+    });
+    addStream('y');
+    await reconciler.reconcile(`${NS}/y`);
+    expect(condition('y', ConditionType.Reconciled)?.message).toContain('controlled by LiveStream y');
+    expect(writesTo('/configmaps/')).toEqual([]);
+  });
+
+  it('a namesake created between our read and our apply: our fields are withdrawn, and it is a conflict', async () => {
+    addStream('z');
+    const svc = pathOf('v1', 'Service', NS, 'z');
+    fake.beforeApply = (path) => {
+      if (path === svc && !fake.objects.has(svc))
+        fake.put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'z', namespace: NS }, spec: {} }, 'kubectl');
+    };
+    await reconciler.reconcile(`${NS}/z`);
+    const applies = fake.writes().filter((a) => a.path === svc);
+    expect(applies).toHaveLength(2);
+    expect(applies[1]?.body).toEqual({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'z', namespace: NS } });
+    expect(condition('z', ConditionType.Reconciled)?.reason).toBe(Reason.NameConflict);
+  });
+
+  it('a recordings claim kept under Retain is found again by a re-created stream of the same name', async () => {
+    addStream('k', { recording: { enabled: true } });
+    await settle(`${NS}/k`);
+    const pvcPath = pathOf('v1', 'PersistentVolumeClaim', NS, 'k-recordings');
+    const pvc = fake.objects.get(pvcPath)!;
+    // The stream is deleted (its owned children go); the claim stays. A new stream with a new uid appears.
+    for (const p of [...fake.objects.keys()]) if (p !== pvcPath) fake.remove(p);
+    sync();
+    addStream('k', { recording: { enabled: true } });
+    await settle(`${NS}/k`);
+    expect(condition('k', ConditionType.Reconciled)?.status).toBe('True');
+    expect(fake.objects.get(pvcPath)?.metadata.uid).toBe(pvc.metadata.uid);
+  });
+});
+
+describe('removals reach the children', () => {
+  it('annotations removed from spec.service are applied away, and status says so only when true', async () => {
+    addStream('a', { service: { annotations: { 'lb.example/internal': 'true' } } });
+    await settle(`${NS}/a`);
+    const svcPath = pathOf('v1', 'Service', NS, 'a');
+    expect(fake.objects.get(svcPath)?.metadata.annotations?.['lb.example/internal']).toBe('true');
+    editSpec('a', { service: {} });
+    await settle(`${NS}/a`);
+    const applied = fake
+      .writes()
+      .filter((w) => w.path === svcPath)
+      .at(-1)?.body;
+    expect(applied?.metadata.annotations).toEqual({ [APPLIED_HASH_ANNOTATION]: expect.any(String) });
+    expect(fake.objects.get(svcPath)?.metadata.annotations?.['lb.example/internal']).toBeUndefined();
+  });
+
+  it('a removed resource limit is applied away', async () => {
+    addStream('l', { mediamtx: { resources: { limits: { memory: '1Gi' } } } });
+    await settle(`${NS}/l`);
+    editSpec('l', { mediamtx: {} });
+    const before = writesTo('/deployments/').length;
+    await settle(`${NS}/l`);
+    expect(writesTo('/deployments/').length).toBe(before + 1);
+  });
+
+  it('a hand edit of a field we own is repaired once, and an edit of a field we do not set is left alone', async () => {
+    addStream('h');
+    await settle(`${NS}/h`);
+    const path = pathOf('v1', 'ConfigMap', NS, 'h-mediamtx');
+    const cm = fake.objects.get(path)!;
+    fake.put({ ...cm, metadata: { ...cm.metadata, labels: { ...cm.metadata.labels, team: 'ops' } } }, 'kubectl');
+    sync();
+    let before = fake.writes().length;
+    await reconciler.reconcile(`${NS}/h`);
+    expect(fake.writes().length).toBe(before);
+    fake.put({ ...cm, data: { 'mediamtx.yml': 'tampered' } }, 'kubectl');
+    sync();
+    before = fake.writes().length;
+    await settle(`${NS}/h`);
+    expect(
+      fake
+        .writes()
+        .slice(before)
+        .map((w) => w.path),
+    ).toEqual([path]);
+  });
+});
+
+describe('what users depend on is announced', () => {
+  it('a deleted generated publish Secret is recreated with a new token, a Warning event and a condition', async () => {
+    addStream('t');
+    await settle(`${NS}/t`);
+    expect(condition('t', ConditionType.PublishTokenStable)).toMatchObject({
+      status: 'True',
+      reason: Reason.Unchanged,
+    });
+    const secret = pathOf('v1', 'Secret', NS, 't-publish');
+    fake.remove(secret);
+    sync();
+    await settle(`${NS}/t`);
+    expect(fake.objects.get(secret)?.metadata.annotations?.[REGENERATED_ANNOTATION]).toBeTruthy();
+    expect(condition('t', ConditionType.PublishTokenStable)).toMatchObject({
+      status: 'False',
+      reason: Reason.Regenerated,
+    });
+    expect(events().find((e) => e.reason === 'PublishTokenRegenerated')?.type).toBe('Warning');
+  });
+
+  it('an advertised address that changes is a Warning event', async () => {
+    addStream('e', { service: { type: 'LoadBalancer' } });
+    await settle(`${NS}/e`);
+    const path = pathOf('v1', 'Service', NS, 'e');
+    const setIngress = (ip: string) => {
+      const svc = fake.objects.get(path)!;
+      fake.put({ ...svc, status: { loadBalancer: { ingress: [{ ip }] } } }, 'cloud-controller');
+      sync();
+    };
+    setIngress('127.0.0.10');
+    await settle(`${NS}/e`);
+    setIngress('127.0.0.11');
+    await settle(`${NS}/e`);
+    const changed = events().filter((e) => e.reason === 'EndpointChanged');
+    expect(changed.some((e) => e.note.includes('127.0.0.10') && e.note.includes('127.0.0.11'))).toBe(true);
+  });
+});
+
+describe('read-only caches', () => {
+  it('never writes into the informer stores', async () => {
+    const c = fakeCaches(fake);
+    const log = pino({ level: 'silent' });
+    const r = new Reconciler(fake, c.caches, new EventRecorder(fake as unknown as Kube, log, 'test', 0), log, {
+      sidecarImage: 'vstream:test',
+    });
+    fake.put(liveStreamObject('ro'));
+    c.sync();
+    const snapshot = JSON.stringify([...c.caches.streams.store.values()]);
+    await r.reconcile(`${NS}/ro`);
+    expect(JSON.stringify([...c.caches.streams.store.values()])).toBe(snapshot);
+    expect(c.caches.configMaps.store.size).toBe(0);
+  });
+});
