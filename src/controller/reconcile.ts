@@ -180,9 +180,11 @@ export class Reconciler {
 
     if (applyProblem) throw new Error(applyProblem.message); // rate-limited retry
     if (secrets.problem || conflictProblem) {
+      // Neither referenced Secrets nor other owners' objects are watched: poll, backing off. A conflict is
+      // re-checked at least every 10 s, so a user who removes their object sees the stream start soon after.
       const n = this.waits.get(key) ?? 0;
       this.waits.set(key, n + 1);
-      return { requeueAfterMs: Math.min(60_000, 1000 * 2 ** n) };
+      return { requeueAfterMs: Math.min(conflictProblem ? 10_000 : 60_000, 1000 * 2 ** n) };
     }
     this.waits.delete(key);
     if (this.opts.locateApi && this.child('Deployment', namespace, names(name).deployment)) this.opts.onRunning?.(key);

@@ -14,7 +14,16 @@ export interface QueueOptions {
   registry?: Registry;
 }
 
+const metricsByRegistry = new WeakMap<Registry, ReturnType<typeof createQueueMetrics>>();
+
+/** client-go's workqueue metrics, one set per registry, labelled by queue name (several queues share them). */
 export function queueMetrics(registry: Registry, name: string) {
+  const m = metricsByRegistry.get(registry) ?? createQueueMetrics(registry);
+  metricsByRegistry.set(registry, m);
+  return { ...m, name };
+}
+
+function createQueueMetrics(registry: Registry) {
   const labels = ['name'] as const;
   const opts = { registers: [registry], labelNames: labels };
   return {
@@ -42,7 +51,6 @@ export function queueMetrics(registry: Registry, name: string) {
       help: 'How many seconds of work has been done that is in progress',
       ...opts,
     }),
-    name,
   };
 }
 
