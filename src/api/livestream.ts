@@ -282,6 +282,11 @@ export const LiveStreamSpec = Struct(
     recording: Recording,
     service: ServiceSpec,
     mediamtx: MediaMTX,
+    disruptiveUpdates: StringEnum(['WhenIdle', 'Immediate'], {
+      description:
+        'When to apply a spec change that would drop connected sessions (one that restarts a MediaMTX server or the pod): WhenIdle waits until no publisher or reader is connected, and condition ConfigApplied=False (WaitingForIdle) says what waits and whom it would drop; Immediate applies it at once and records a Warning event naming whom it dropped.',
+      default: 'WhenIdle',
+    }),
   },
   { description: 'Desired state of the stream.', additionalProperties: false, default: {} },
 );
@@ -289,7 +294,8 @@ export const LiveStreamSpec = Struct(
 const Condition = Type.Object(
   {
     type: Type.String({
-      description: 'Type of the condition: Ready, Reconciled, SecretsResolved, Live.',
+      description:
+        'Type of the condition: Ready, Reconciled, SecretsResolved, Live, ConfigApplied, PublishTokenStable.',
       maxLength: 316,
     }),
     status: StringEnum(['True', 'False', 'Unknown'], { description: 'Status of the condition.' }),
@@ -412,6 +418,7 @@ export type ResolvedSpec = Omit<LiveStreamSpec, 'path'> & {
   };
   service: NonNullable<LiveStreamSpec['service']> & { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer' };
   mediamtx: NonNullable<LiveStreamSpec['mediamtx']> & { image: string; logLevel: string };
+  disruptiveUpdates: 'WhenIdle' | 'Immediate';
 };
 
 /**

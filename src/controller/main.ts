@@ -163,6 +163,7 @@ export async function runController(opts: ControllerOptions) {
   const reconciler = new Reconciler(kube, caches, new EventRecorder(kube, log, identity), log, {
     sidecarImage: opts.sidecarImage,
     ...(locate ? { locateApi: locate, onRunning: (key: string) => liveQueue.ensure(key) } : {}),
+    requeue: (key: string) => queue.add(key),
     ...(opts.liveResyncMs ? { liveResyncMs: opts.liveResyncMs } : {}),
   });
 

@@ -4,6 +4,10 @@ import { fetch } from 'undici';
 export interface ProbeResult {
   online: boolean;
   readers: number;
+  /** The publisher's session type (rtmpConn, srtConn, webRTCSession, ...), when one is online. */
+  publisher?: string;
+  /** Each reader's session type (hlsMuxer, webRTCSession, rtspSession, ...). */
+  readerTypes: string[];
 }
 
 /** Where the control API of a stream is reachable; in a cluster the metrics Service, in dev the local pod runner. */
@@ -24,12 +28,24 @@ export async function probeMediaMTX(
   // A configured path with no publisher is reported as 404 by some versions and as online:false by others.
   if (res.status === 404) {
     await res.body?.cancel();
-    return { online: false, readers: 0 };
+    return { online: false, readers: 0, readerTypes: [] };
   }
   if (!res.ok) {
     await res.body?.cancel();
     throw new Error(`MediaMTX API answered ${res.status}`);
   }
-  const body = (await res.json()) as { online?: boolean; ready?: boolean; readers?: unknown[] };
-  return { online: Boolean(body.online ?? body.ready), readers: body.readers?.length ?? 0 };
+  const body = (await res.json()) as {
+    online?: boolean;
+    ready?: boolean;
+    source?: { type?: string } | null;
+    readers?: { type?: string }[];
+  };
+  const online = Boolean(body.online ?? body.ready);
+  const readerTypes = (body.readers ?? []).map((r) => r.type ?? 'unknown');
+  return {
+    online,
+    readers: readerTypes.length,
+    readerTypes,
+    ...(online && body.source?.type ? { publisher: body.source.type } : {}),
+  };
 }

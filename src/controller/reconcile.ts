@@ -4,19 +4,23 @@
 //  - pollLive:  ask MediaMTX whether a publisher is online and how many readers it has -> status when that changed.
 //    It runs on its own queue, so a thousand live streams being polled never delay a spec change.
 import type { Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
 import { ConditionType, EventReason, Reason } from '../api/conditions.ts';
 import { API_VERSION, KIND, type LiveStream } from '../api/livestream.ts';
 import { isConflict, type Kube, KubeError, type KubeObject, objectPath, resourcePath } from '../kube/rest.ts';
+import { type ConfigChange, configChanges, whoWouldDrop } from '../mediamtx/reload.ts';
 import { names } from '../render/names.ts';
 import {
+  CONFIG_FILE,
   childObjects,
   internalSecretObject,
   publishSecretObject,
   type RenderedStream,
   renderStream,
+  TEMPLATE_HASH_ANNOTATION,
 } from '../render/objects.ts';
 import { newPublishToken } from '../token/publish.ts';
-import { controllerOf, hadOtherManagers, isOurs, upToDate, withAppliedHash } from './children.ts';
+import { controllerOf, hadOtherManagers, isOurs, isSubset, upToDate, withAppliedHash } from './children.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
 import { type ApiLocator, type ProbeResult, probeMediaMTX } from './mediamtx-probe.ts';
@@ -56,6 +60,16 @@ export interface ReconcilerOptions {
   liveResyncMs?: number;
   /** Called when a stream has a Deployment, so its live state gets polled. */
   onRunning?: (key: string) => void;
+  /** Asks for a spec pass (the live loop uses it when sessions ended and a held change can go ahead). */
+  requeue?: (key: string) => void;
+}
+
+/** A change that would drop connected sessions, and whether the ConfigMap, the Deployment or both carry it. */
+interface Disruption {
+  changes: string;
+  who: string;
+  config: boolean;
+  pod: boolean;
 }
 
 /** Everything a status needs that only the spec loop can work out (render, Secrets, applies). */
@@ -82,6 +96,8 @@ export class Reconciler {
   private readonly appliedVersions = new Map<string, string>();
   private readonly observations = new Map<string, SpecObservation>();
   private readonly liveState = new Map<string, ProbeResult>();
+  /** Streams with a disruptive change waiting for their sessions to end. */
+  private readonly held = new Set<string>();
   private readonly statusChain = new Map<string, Promise<void>>();
 
   constructor(kube: KubeApi, caches: Caches, events: EventRecorder, log: Logger, opts: ReconcilerOptions) {
@@ -119,6 +135,7 @@ export class Reconciler {
     this.apiTokens.delete(key);
     this.observations.delete(key);
     this.liveState.delete(key);
+    this.held.delete(key);
     this.writtenStreams.forget(key);
   }
 
@@ -143,11 +160,16 @@ export class Reconciler {
 
     const secrets = await this.ensureSecrets(ls, rendered);
     const conflicts: string[] = [...secrets.conflicts];
+    const disruption = this.disruption(key, rendered);
+    const hold = disruption && rendered.spec.disruptiveUpdates !== 'Immediate' ? disruption : undefined;
+    if (hold) this.held.add(key);
+    else this.held.delete(key);
     let applyProblem: Problem | undefined;
     for (const obj of childObjects(rendered)) {
       // Without its Secrets and its ConfigMap (ours, not a namesake) the pod could not start right: hold the
       // Deployment back until they resolve. A running one is left as it is.
       if (obj.kind === 'Deployment' && (secrets.problem || conflicts.length)) continue;
+      if (hold && ((obj.kind === 'ConfigMap' && hold.config) || (obj.kind === 'Deployment' && hold.pod))) continue;
       try {
         const conflict = await this.applyChild(ls, obj as KubeObject, log);
         if (conflict) conflicts.push(conflict);
@@ -165,7 +187,26 @@ export class Reconciler {
           message: `${conflicts.join('; ')}. Nothing was changed; rename or delete the other object, or rename this LiveStream.`,
         }
       : undefined;
-    if (conflictProblem) void this.events.emit(ls, 'Warning', Reason.NameConflict, conflictProblem.message);
+    // Warnings for standing problems go out when the condition first says so, not on every pass.
+    const says = (type: string, p: Problem) =>
+      ls.status?.conditions?.some((c) => c.type === type && c.reason === p.reason && c.message === p.message);
+    if (conflictProblem && !says(ConditionType.Reconciled, conflictProblem))
+      void this.events.emit(ls, 'Warning', Reason.NameConflict, conflictProblem.message);
+    const configPending = hold
+      ? {
+          reason: Reason.WaitingForIdle,
+          message: `Waiting until nobody is connected to apply: ${hold.changes}. Applying it now would drop ${hold.who}. Set spec.disruptiveUpdates to Immediate to apply such changes at once.`,
+        }
+      : undefined;
+    if (configPending && !says(ConditionType.ConfigApplied, configPending))
+      void this.events.emit(ls, 'Warning', Reason.WaitingForIdle, configPending.message);
+    if (disruption && !hold && !applyProblem)
+      void this.events.emit(
+        ls,
+        'Warning',
+        EventReason.SessionsDropped,
+        `Applied ${disruption.changes} with sessions connected (spec.disruptiveUpdates: Immediate): dropped ${disruption.who}.`,
+      );
 
     const observation: SpecObservation = {
       spec: rendered.spec,
@@ -174,6 +215,7 @@ export class Reconciler {
       ...(conflictProblem ? { conflictProblem } : {}),
       ...(applyProblem ? { applyProblem } : {}),
       ...(secrets.regeneratedAt ? { tokenRegeneratedAt: secrets.regeneratedAt } : {}),
+      ...(configPending ? { configPending } : {}),
     };
     this.observations.set(key, observation);
     await this.writeStatus(key, observation);
@@ -207,9 +249,57 @@ export class Reconciler {
     const before = this.liveState.get(key);
     if (probe) this.liveState.set(key, probe);
     else this.liveState.delete(key);
-    if (before?.online !== probe?.online || before?.readers !== probe?.readers)
-      await this.writeStatus(key, observation);
+    const changed = before?.online !== probe?.online || before?.readers !== probe?.readers;
+    if (changed) await this.writeStatus(key, observation);
+    // A change held for connected sessions goes ahead in a spec pass once they are gone.
+    if (changed && this.held.has(key)) this.opts.requeue?.(key);
     return { requeueAfterMs: probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000 };
+  }
+
+  /**
+   * What applying the rendered stream would restart (MediaMTX servers by reloading the ConfigMap, or the pod by
+   * changing its template), and whom that would drop given who is connected now. Undefined when nobody would notice.
+   */
+  private disruption(key: string, r: RenderedStream): Disruption | undefined {
+    const { namespace, name } = r.configMap.metadata;
+    const n = names(r.deployment.metadata.name);
+    const cm = this.child('ConfigMap', namespace, n.configMap) as
+      | (KubeObject & { data?: Record<string, string> })
+      | undefined;
+    const running = cm?.data?.[CONFIG_FILE];
+    let changes: ConfigChange[] = [];
+    if (running) {
+      try {
+        changes = configChanges(parseYaml(running, { version: '1.1' }) as Record<string, unknown>, r.config);
+      } catch {
+        changes = [{ key: name, class: 'server-restart', drops: 'everyone', restarts: 'MediaMTX (unreadable config)' }];
+      }
+    }
+    const reloads = changes.filter((c) => c.class !== 'hot');
+    const dep = this.child('Deployment', namespace, n.deployment) as
+      | (KubeObject & { spec?: { template?: unknown } })
+      | undefined;
+    const desiredTemplate = (r.deployment.spec as { template: unknown }).template;
+    const desiredHash = (r.deployment.metadata.annotations as Record<string, string>)[TEMPLATE_HASH_ANNOTATION];
+    const pod = Boolean(
+      dep &&
+        dep.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION] !== desiredHash &&
+        !isSubset(desiredTemplate, dep.spec?.template),
+    );
+    if (!reloads.length && !pod) return undefined;
+    const now = this.liveState.get(key);
+    const sessions = {
+      ...(now?.online ? { publisher: now.publisher ?? 'unknown' } : {}),
+      readers: now?.readerTypes ?? [],
+    };
+    const all: ConfigChange[] = pod
+      ? [...reloads, { key: 'pod', class: 'server-restart', drops: 'everyone', restarts: 'the pod' }]
+      : reloads;
+    const who = whoWouldDrop(all, sessions);
+    if (!who) return undefined;
+    const describe = (c: ConfigChange) =>
+      c.key === 'pod' ? 'a new pod (its template changed)' : `${c.key} (restarts ${c.restarts})`;
+    return { changes: all.map(describe).join('; '), who, config: reloads.length > 0, pod };
   }
 
   /**

@@ -15,8 +15,12 @@ export const secretFiles = {
   internal: `${SECRETS_DIR}/internal`,
 };
 
-/** Global keys whose change MediaMTX applies from a file reload without a pod restart and without dropping a publisher. */
-export const HOT_GLOBAL_KEYS = ['logLevel', 'hlsAllowOrigins', 'webrtcAllowOrigins'] as const;
+/**
+ * Global keys a spec edit changes that are applied by MediaMTX's file reload instead of a new pod: faster than a
+ * roll. The reload still restarts servers (logLevel restarts all of them): see src/mediamtx/reload.ts, and the
+ * controller's rule that a change which would drop connected sessions waits until nobody is connected.
+ */
+export const RELOADED_GLOBAL_KEYS = ['logLevel', 'hlsAllowOrigins', 'webrtcAllowOrigins'] as const;
 
 export function mediamtxConfig(spec: ResolvedSpec): Record<string, unknown> {
   const on = enabledServers(spec);
@@ -81,11 +85,11 @@ export function mediamtxConfig(spec: ResolvedSpec): Record<string, unknown> {
   return config;
 }
 
-/** The part of the config whose change needs a new pod: everything but paths and the hot-reloadable globals. */
+/** The part of the config whose change rolls the pod: everything but paths and the keys applied by reload. */
 export function restartRelevantConfig(config: Record<string, unknown>): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...config };
   delete copy.paths;
-  for (const k of HOT_GLOBAL_KEYS) delete copy[k];
+  for (const k of RELOADED_GLOBAL_KEYS) delete copy[k];
   return copy;
 }
 

@@ -28,6 +28,8 @@ export type K8sObject = {
 
 export interface RenderedStream {
   spec: ResolvedSpec;
+  /** The MediaMTX configuration the ConfigMap carries, as an object. */
+  config: Record<string, unknown>;
   configMap: K8sObject;
   deployment: K8sObject;
   service: K8sObject;
@@ -40,6 +42,8 @@ export interface RenderedStream {
 }
 
 export const RESTART_HASH_ANNOTATION = 'vstream.io/restart-hash';
+/** On the Deployment: a hash of its pod template, so a change that would roll the pod is seen before it is applied. */
+export const TEMPLATE_HASH_ANNOTATION = 'vstream.io/template-hash';
 export const CONFIG_FILE = 'mediamtx.yml';
 export const AUTH_FILE = 'auth.json';
 const UID = 65532;
@@ -159,10 +163,30 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     ],
   };
 
+  const template = {
+    metadata: {
+      labels: commonLabels(name),
+      annotations: { [RESTART_HASH_ANNOTATION]: contentHash(restartRelevantConfig(config)) },
+    },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: UID,
+        runAsGroup: UID,
+        fsGroup: UID,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      terminationGracePeriodSeconds: 30,
+      containers: [mediamtx, sidecar],
+      volumes,
+    },
+  };
   const deployment: K8sObject = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: meta(ls, n.deployment),
+    metadata: { ...meta(ls, n.deployment), annotations: { [TEMPLATE_HASH_ANNOTATION]: contentHash(template) } },
     spec: {
       replicas: 1,
       revisionHistoryLimit: 3,
@@ -171,26 +195,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       strategy: spec.recording.enabled
         ? { type: 'Recreate' }
         : { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
-      template: {
-        metadata: {
-          labels: commonLabels(name),
-          annotations: { [RESTART_HASH_ANNOTATION]: contentHash(restartRelevantConfig(config)) },
-        },
-        spec: {
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: UID,
-            runAsGroup: UID,
-            fsGroup: UID,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          terminationGracePeriodSeconds: 30,
-          containers: [mediamtx, sidecar],
-          volumes,
-        },
-      },
+      template,
     },
   };
 
@@ -237,6 +242,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
 
   return {
     spec,
+    config,
     configMap,
     deployment,
     service,

@@ -28,6 +28,14 @@ export class FakeKube implements KubeApi {
 
   put(obj: KubeObject, manager = 'someone-else'): KubeObject {
     const o = clone(obj);
+    if (o.stringData) {
+      // As the API server does: stringData is write-only and lands base64-encoded in data.
+      const data = (o.data ?? {}) as Record<string, string>;
+      for (const [k, v] of Object.entries(o.stringData as Record<string, string>))
+        data[k] = Buffer.from(v).toString('base64');
+      o.data = data;
+      delete o.stringData;
+    }
     o.metadata.resourceVersion = String(++this.rv);
     o.metadata.uid ??= `uid-${this.rv}`;
     o.metadata.creationTimestamp ??= new Date(Date.now() - 60_000).toISOString();

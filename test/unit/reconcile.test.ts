@@ -1,12 +1,14 @@
 // The reconciler against a fake API (sample-controller style): what it writes, what it refuses to touch, and that
 // a pass with nothing changed writes nothing, whatever the informer caches lag behind.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConditionType, Reason } from '../../src/api/conditions.ts';
 import type { LiveStream } from '../../src/api/livestream.ts';
 import { APPLIED_HASH_ANNOTATION } from '../../src/controller/children.ts';
 import { EventRecorder } from '../../src/controller/events.ts';
-import { REGENERATED_ANNOTATION, Reconciler } from '../../src/controller/reconcile.ts';
+import { REGENERATED_ANNOTATION, Reconciler, type ReconcilerOptions } from '../../src/controller/reconcile.ts';
 import type { Kube, KubeObject } from '../../src/kube/rest.ts';
 import { FakeKube, fakeCaches, liveStreamObject, pathOf } from '../support/fake-kube.ts';
 
@@ -15,13 +17,14 @@ let fake: FakeKube;
 let sync: () => void;
 let reconciler: Reconciler;
 
-function setup() {
+function setup(opts: Partial<ReconcilerOptions> = {}) {
   fake = new FakeKube();
   const c = fakeCaches(fake);
   sync = c.sync;
   const log = pino({ level: 'silent' });
   reconciler = new Reconciler(fake, c.caches, new EventRecorder(fake as unknown as Kube, log, 'test', 0), log, {
     sidecarImage: 'vstream:test',
+    ...opts,
   });
 }
 
@@ -35,6 +38,15 @@ function editSpec(name: string, spec: LiveStream['spec']) {
   const path = pathOf('vstream.io/v1alpha1', 'LiveStream', NS, name);
   const ls = fake.objects.get(path)!;
   fake.put({ ...ls, spec, metadata: { ...ls.metadata, generation: (ls.metadata.generation ?? 1) + 1 } });
+  sync();
+}
+
+/** What kube-controller-manager would report once the pod is up. */
+function markAvailable(name: string) {
+  const path = pathOf('apps/v1', 'Deployment', NS, name);
+  const d = fake.objects.get(path)!;
+  d.status = { conditions: [{ type: 'Available', status: 'True' }] };
+  fake.put(d, 'kube-controller-manager');
   sync();
 }
 
@@ -298,5 +310,86 @@ describe('read-only caches', () => {
     await r.reconcile(`${NS}/ro`);
     expect(JSON.stringify([...c.caches.streams.store.values()])).toBe(snapshot);
     expect(c.caches.configMaps.store.size).toBe(0);
+  });
+});
+
+describe('changes that would drop connected sessions wait until nobody is connected', () => {
+  // MediaMTX's control API, as the live loop asks it: GET /v3/paths/get/<path>.
+  let state: Record<string, unknown> = { online: false, readers: [] };
+  const api = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state)),
+  );
+  let base = '';
+  const requeued: string[] = [];
+  beforeAll(async () => {
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise((r) => api.close(r)));
+  beforeEach(() => {
+    requeued.length = 0;
+    state = { online: false, readers: [] };
+    setup({ locateApi: () => base, requeue: (k) => requeued.push(k) });
+  });
+  const live = { online: true, source: { type: 'rtmpConn' }, readers: [{ type: 'hlsMuxer' }] };
+
+  it('a logLevel change and a new pod are held while live, announced, and applied once the publisher leaves', async () => {
+    addStream('d');
+    await settle(`${NS}/d`);
+    markAvailable('d');
+    state = live;
+    await reconciler.pollLive(`${NS}/d`);
+    expect(stream('d').status?.live).toBe(true);
+    const [cm, dep] = [writesTo('/configmaps/').length, writesTo('/deployments/').length];
+
+    editSpec('d', { mediamtx: { logLevel: 'debug' }, ingest: { protocols: ['rtmp', 'srt'] } });
+    await settle(`${NS}/d`);
+    expect(writesTo('/configmaps/').length).toBe(cm);
+    expect(writesTo('/deployments/').length).toBe(dep);
+    expect(writesTo('/services/').length).toBeGreaterThan(0); // what drops nobody is applied
+    const held = condition('d', ConditionType.ConfigApplied);
+    expect(held).toMatchObject({ status: 'False', reason: Reason.WaitingForIdle });
+    expect(held?.message).toContain('logLevel');
+    expect(held?.message).toContain('a new pod');
+    expect(held?.message).toContain('the publisher and 1 reader');
+    expect(events().find((e) => e.reason === Reason.WaitingForIdle)?.type).toBe('Warning');
+
+    state = { online: false, readers: [] };
+    await reconciler.pollLive(`${NS}/d`);
+    expect(requeued).toContain(`${NS}/d`);
+    await settle(`${NS}/d`);
+    expect(writesTo('/configmaps/').length).toBe(cm + 1);
+    expect(writesTo('/deployments/').length).toBe(dep + 1);
+    expect(condition('d', ConditionType.ConfigApplied)).toMatchObject({ status: 'True', reason: Reason.InPlace });
+  });
+
+  it('a recording change is applied in place while live; an HLS restart with no HLS reader waits for nobody', async () => {
+    addStream('h', { recording: { enabled: true } });
+    await settle(`${NS}/h`);
+    state = { online: true, source: { type: 'rtmpConn' }, readers: [] };
+    await reconciler.pollLive(`${NS}/h`);
+    const cm = writesTo('/configmaps/').length;
+    editSpec('h', { recording: { enabled: true, segmentDuration: '10m' } });
+    await settle(`${NS}/h`);
+    editSpec('h', {
+      recording: { enabled: true, segmentDuration: '10m' },
+      playback: { allowedOrigins: ['https://x.example'] },
+    });
+    await settle(`${NS}/h`);
+    expect(writesTo('/configmaps/').length).toBe(cm + 2);
+    expect(condition('h', ConditionType.ConfigApplied)?.status).toBe('True');
+  });
+
+  it('spec.disruptiveUpdates: Immediate applies at once and says whom it dropped', async () => {
+    addStream('i', { disruptiveUpdates: 'Immediate' });
+    await settle(`${NS}/i`);
+    state = live;
+    await reconciler.pollLive(`${NS}/i`);
+    const cm = writesTo('/configmaps/').length;
+    editSpec('i', { disruptiveUpdates: 'Immediate', mediamtx: { logLevel: 'debug' } });
+    await settle(`${NS}/i`);
+    expect(writesTo('/configmaps/').length).toBe(cm + 1);
+    const dropped = events().find((e) => e.reason === 'SessionsDropped');
+    expect(dropped?.note).toContain('the publisher and 1 reader');
   });
 });
