@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../dev/cluster.ts';
 import { PodRunner } from '../../dev/pod-runner.ts';
 import { REPO_ROOT, toolPath } from '../../dev/tools.ts';
+import { ConditionType, Reason } from '../../src/api/conditions.ts';
 import type { LiveStream } from '../../src/api/livestream.ts';
 import { mediamtxRequest } from '../../src/auth/request.ts';
 import type { runController } from '../../src/controller/main.ts';
@@ -58,7 +59,8 @@ beforeAll(async () => {
   const runner = new PodRunner(kube, mkdtempSync(join(tmpdir(), 'vstream-pods-')), log);
   await runner.start();
   host = new LocalHost(runner);
-  ctl = await inProcessController({ ...(host.locator ? { probe: host.locator } : {}) });
+  // Live state polled every 2 s instead of 10 s: the tests wait on it.
+  ctl = await inProcessController({ ...(host.locator ? { probe: host.locator } : {}), liveResyncMs: 2000 });
 });
 
 afterAll(async () => {
@@ -230,11 +232,21 @@ describe('a JWT-protected, recorded stream', () => {
     expect(files).toBeGreaterThan(0);
   });
 
-  it('hot-reloads a path-level change without dropping the publisher, and rolls the pod for a restart-relevant one', async () => {
+  const configApplied = async () =>
+    (await kube.get<LiveStream>(streamPath(ns, 'show'))).status?.conditions?.find(
+      (x) => x.type === ConditionType.ConfigApplied,
+    );
+  const renderedConfig = async () =>
+    (await kube.get<{ data: Record<string, string> }>(resourcePath('v1', 'ConfigMap', ns, 'show-mediamtx'))).data[
+      'mediamtx.yml'
+    ]!;
+
+  it('applies a recording change in place while a publisher and a viewer are connected, dropping neither', async () => {
     const pod = e.identity;
-    await kube.mergePatch(streamPath(ns, 'show'), {
-      spec: { playback: { allowedOrigins: ['https://b.example'] }, recording: { segmentDuration: '3s' } },
-    });
+    const viewer = { authorization: `Bearer ${await viewerToken(path)}` };
+    const playlist = `http://127.0.0.1:${e.ports.hls}/${path}/index.m3u8`;
+    expect((await httpGet(playlist, viewer)).status).toBe(200);
+    await kube.mergePatch(streamPath(ns, 'show'), { spec: { recording: { segmentDuration: '3s' } } });
     // kubelet propagates ConfigMap changes within its sync period (~1 min); the local runner within a second.
     await waitUntil(
       'MediaMTX reloaded its config',
@@ -245,22 +257,63 @@ describe('a JWT-protected, recorded stream', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect((await host.pod(ns, 'show'))?.identity).toBe(pod);
     expect(pub.proc.exitCode).toBeNull();
-    const cors = await httpGet(`http://127.0.0.1:${e.ports.hls}/${path}/index.m3u8`, {
-      origin: 'https://b.example',
-      authorization: `Bearer ${await viewerToken(path)}`,
-    });
-    expect(cors.headers.get('access-control-allow-origin')).toBe('https://b.example');
+    expect((await httpGet(playlist, viewer)).status).toBe(200);
+    expect((await configApplied())?.status).toBe('True');
+  });
 
-    await kube.mergePatch(streamPath(ns, 'show'), { spec: { ingest: { protocols: ['rtmp', 'srt'] } } });
+  it('holds a server-restarting and a pod-restarting change while sessions are connected, and says whom they would drop', async () => {
+    const pod = e.identity;
+    await kube.mergePatch(streamPath(ns, 'show'), {
+      spec: { mediamtx: { logLevel: 'debug' }, ingest: { protocols: ['rtmp', 'srt'] } },
+    });
+    const held = await waitUntil('change held', async () => {
+      const cond = await configApplied();
+      return cond?.reason === Reason.WaitingForIdle && cond;
+    });
+    expect(held.message).toContain('logLevel');
+    expect(held.message).toContain('a new pod');
+    expect(held.message).toContain('the publisher');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await renderedConfig()).not.toContain('logLevel: debug');
+    expect((await host.pod(ns, 'show'))?.identity).toBe(pod);
+    expect(pub.proc.exitCode).toBeNull();
+  });
+
+  it('applies what was held once the publisher leaves', async () => {
+    const pod = e.identity;
+    await pub.stop();
     await waitUntil(
-      'pod rolled',
+      'pod rolled with the held config',
       async () => {
         const now = await host.pod(ns, 'show');
-        return now && now.identity !== pod;
+        return now && now.identity !== pod && (await renderedConfig()).includes('logLevel: debug');
       },
-      existing ? 180_000 : 60_000,
+      existing ? 180_000 : 90_000,
     );
-    await pub.stop();
+    await waitUntil('ConfigApplied', async () => (await configApplied())?.status === 'True', 60_000);
+  });
+
+  it('with disruptiveUpdates Immediate, restarts MediaMTX’s servers at once and announces whom it dropped', async () => {
+    await waitPhase(kube, ns, 'show', 'Ready', 90_000);
+    e = await podUp('show');
+    const again = publishRtmp(localIngest(ls, e.ports.rtmp!, await publishToken('show')));
+    publishers.push(again);
+    await waitUntil(
+      'status live again',
+      async () => (await kube.get<LiveStream>(streamPath(ns, 'show'))).status?.live === true,
+      60_000,
+    );
+    await kube.mergePatch(streamPath(ns, 'show'), {
+      spec: { disruptiveUpdates: 'Immediate', mediamtx: { logLevel: 'info' } },
+    });
+    // MediaMTX's reload restarts every server for a logLevel change: the publisher is cut off, as announced.
+    const code = await Promise.race([again.exited, new Promise((r) => setTimeout(() => r('still running'), 150_000))]);
+    expect(code).not.toBe('still running');
+    const dropped = await waitUntil('SessionsDropped event', async () => {
+      const list = await kube.list(`/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+      return list.items.find((x) => x.reason === 'SessionsDropped');
+    });
+    expect(String(dropped.note)).toContain('the publisher');
   });
 
   it('goes back to not-live when the publisher stops', async () => {
