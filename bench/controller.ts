@@ -4,11 +4,16 @@
 //               directly (the least any controller must send);
 //   controller: create the LiveStreams with `vstream controller` running; wait until every child exists and every
 //               status is written.
-// Reports the ratio, the controller's peak RSS, its writes per stream against the minimum, and its writes during 60 s
-// of idle afterwards. Writes bench/results/controller.json.
-//   npm run bench:controller [-- --streams 1000 --idle 60]
+// Streams are a mix of every kind (public, recording under Retain and Delete, JWT with a keys Secret, a user's
+// publish-token Secret, LoadBalancer), round-robin. Reports the ratio, the controller's peak RSS, its writes per
+// stream against the minimum, its writes during 60 s of idle afterwards (by resource), and the time from a spec edit
+// to the child updated while the live loop polls every stream's (fake) MediaMTX control API.
+// Writes bench/results/controller.json.
+//   npm run bench:controller [-- --streams 1000 --idle 60 --edits 100]
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -19,7 +24,7 @@ import { API_VERSION, KIND, type LiveStream } from '../src/api/livestream.ts';
 import { Informer } from '../src/controller/informer.ts';
 import { FIELD_MANAGER } from '../src/controller/reconcile.ts';
 import { desiredStatus, withTransitions } from '../src/controller/status.ts';
-import { Kube, type KubeObject } from '../src/kube/rest.ts';
+import { Kube, type KubeObject, objectPath, resourcePath } from '../src/kube/rest.ts';
 import { childObjects, internalSecretObject, publishSecretObject, renderStream } from '../src/render/objects.ts';
 
 const { values } = parseArgs({
@@ -27,8 +32,10 @@ const { values } = parseArgs({
     streams: { type: 'string', default: '1000' },
     idle: { type: 'string', default: '60' },
     concurrency: { type: 'string', default: '8' },
+    edits: { type: 'string', default: '100' },
   },
 });
+const EDITS = Number(values.edits);
 const N = Number(values.streams);
 const IDLE = Number(values.idle);
 const C = Number(values.concurrency);
@@ -52,8 +59,13 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>) {
 
 /** Mutating requests the API server has served, excluding its own leases. */
 async function serverWrites(): Promise<number> {
+  return Object.values(await serverWritesByResource()).reduce((a, b) => a + b, 0);
+}
+
+/** The same, by "VERB resource". */
+async function serverWritesByResource(): Promise<Record<string, number>> {
   const { body } = await httpsGet(`${cluster.server}/metrics`, cluster.token);
-  let total = 0;
+  const out: Record<string, number> = {};
   for (const line of body.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     const verb = /verb="(\w+)"/.exec(line)?.[1] ?? '';
@@ -65,22 +77,81 @@ async function serverWrites(): Promise<number> {
       resource === 'ipaddresses'
     )
       continue;
-    total += Number(line.split(' ').pop());
+    const sub = /subresource="(\w+)"/.exec(line)?.[1];
+    const k = `${verb} ${resource}${sub ? `/${sub}` : ''}`;
+    out[k] = (out[k] ?? 0) + Number(line.split(' ').pop());
   }
-  return total;
+  return out;
 }
+
+const diff = (after: Record<string, number>, before: Record<string, number>) =>
+  Object.fromEntries(
+    Object.entries(after)
+      .map(([k, v]) => [k, v - (before[k] ?? 0)] as const)
+      .filter(([, v]) => v !== 0),
+  );
+
+/** Every kind of stream a user runs, round-robin. */
+const MIX: Record<string, LiveStream['spec']> = {
+  public: { ingest: { protocols: ['rtmp', 'srt'] }, playback: { protocols: ['hls'] } },
+  'recording-retain': { recording: { enabled: true, reclaimPolicy: 'Retain' } },
+  'recording-delete': { recording: { enabled: true, reclaimPolicy: 'Delete', storage: { size: '1.5Gi' } } },
+  jwt: { playback: { access: 'jwt', jwt: { issuer: 'https://id.example', keysSecretRef: { name: 'viewer-keys' } } } },
+  'custom-secret': { ingest: { publishTokenSecretRef: { name: 'publish-tokens' } } },
+  'load-balancer': { service: { type: 'LoadBalancer', annotations: { 'lb.example/scheme': 'internet-facing' } } },
+};
+const KINDS = Object.keys(MIX);
+const kindOf = (i: number) => KINDS[i % KINDS.length]!;
 
 const stream = (ns: string, i: number): LiveStream => ({
   apiVersion: API_VERSION,
   kind: KIND,
   metadata: { name: `s${i}`, namespace: ns },
-  spec: { ingest: { protocols: ['rtmp', 'srt'] }, playback: { protocols: ['hls'] } },
+  spec: MIX[kindOf(i)]!,
 });
+
+/** The Secrets the JWT and custom-Secret streams reference, in a namespace. */
+async function userSecrets(ns: string) {
+  const { exportJWK, generateKeyPair } = await import('jose');
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  const jwks = JSON.stringify({ keys: [await exportJWK(pair.publicKey)] });
+  for (const [name, key, value] of [
+    ['viewer-keys', 'jwks.json', jwks],
+    ['publish-tokens', 'token', 'bench-token-0123456789abcdef'],
+  ] as const)
+    await kube.create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: ns },
+      stringData: { [key]: value },
+    });
+}
+
+/** A stand-in for every stream's MediaMTX control API (GET /<ns>/<name>/v3/paths/get/<path>): a publisher is on. */
+async function fakeMediaMTX() {
+  let polls = 0;
+  const server = createServer((_req, res) => {
+    polls++;
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ online: true, ready: true, source: { type: 'rtmpConn' }, readers: [] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, polls: () => polls, server };
+}
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
+};
 
 try {
   await kube.apply(liveStreamCrd() as unknown as KubeObject, 'bench');
   await new Promise((r) => setTimeout(r, 2000));
-  for (const ns of ['base', 'ctl']) await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  for (const ns of ['base', 'ctl']) {
+    await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await userSecrets(ns);
+  }
 
   // Baseline.
   log(`baseline: ${N} streams, concurrency ${C}`);
@@ -89,9 +160,20 @@ try {
   await pool([...Array(N).keys()], C, async (i) => {
     const created = await kube.create<LiveStream>(stream('base', i) as unknown as KubeObject);
     const r = renderStream(created, { sidecarImage: SIDECAR });
-    await kube.create(internalSecretObject(created, 'x'.repeat(32)) as KubeObject);
-    await kube.create(publishSecretObject(created, 'y'.repeat(32)) as KubeObject);
-    for (const o of childObjects(r)) await kube.apply(o as KubeObject, FIELD_MANAGER);
+    // What a controller that never takes over a namesake must send: a read before each first create or apply,
+    // a read of each referenced Secret, then the writes.
+    const secrets = [internalSecretObject(created, 'x'.repeat(32))];
+    if (r.publishSecret.generated) secrets.push(publishSecretObject(created, 'y'.repeat(32)));
+    for (const o of secrets) {
+      await kube.getOrUndefined(objectPath(o as KubeObject));
+      await kube.create(o as KubeObject);
+    }
+    if (!r.publishSecret.generated) await kube.get(resourcePath('v1', 'Secret', 'base', r.publishSecret.name));
+    if (r.spec.playback.access === 'jwt') await kube.get(resourcePath('v1', 'Secret', 'base', 'viewer-keys'));
+    for (const o of childObjects(r)) {
+      await kube.getOrUndefined(objectPath(o as KubeObject));
+      await kube.apply(o as KubeObject, FIELD_MANAGER);
+    }
     const status = withTransitions(
       desiredStatus(created, { spec: r.spec, publishSecret: r.publishSecret }),
       undefined,
@@ -111,7 +193,8 @@ try {
   const baselineSeconds = (performance.now() - t0) / 1000;
   const baselineWrites = (await serverWrites()) - b0;
   log(`baseline: ${baselineSeconds.toFixed(1)}s, ${(baselineWrites / N).toFixed(2)} writes/stream`);
-  for (const kind of ['configmaps', 'services', 'secrets']) await kube.delete(`/api/v1/namespaces/base/${kind}`);
+  for (const kind of ['configmaps', 'services', 'secrets', 'persistentvolumeclaims'])
+    await kube.delete(`/api/v1/namespaces/base/${kind}`);
   await kube.delete('/apis/apps/v1/namespaces/base/deployments');
   await kube.delete(`/apis/${API_VERSION}/namespaces/base/livestreams`);
 
@@ -124,6 +207,7 @@ try {
     dist,
   ]);
   const port = await freePort();
+  const mtx = await fakeMediaMTX();
   const ctl = spawn(
     process.execPath,
     [
@@ -135,7 +219,7 @@ try {
       '--metrics-addr',
       `127.0.0.1:${port}`,
       '--probe',
-      'off',
+      mtx.url,
       '--concurrency',
       String(C),
       '--sidecar-image',
@@ -188,24 +272,69 @@ try {
     kube.list('/apis/apps/v1/namespaces/ctl/deployments', { labelSelector: 'vstream.io/livestream' }),
     kube.list('/api/v1/namespaces/ctl/secrets', { labelSelector: 'vstream.io/livestream' }),
   ]);
-  if (cms.items.length !== N || deps.items.length !== N || secrets.items.length !== 2 * N)
+  const generated = [...Array(N).keys()].filter((i) => kindOf(i) !== 'custom-secret').length;
+  if (cms.items.length !== N || deps.items.length !== N || secrets.items.length !== N + generated)
     throw new Error('children missing after all statuses were written');
   const writes = (await serverWrites()) - c0 - N; // minus the bench's own creates
   log(`controller: ${controllerSeconds.toFixed(1)}s, ${(writes / N).toFixed(2)} writes/stream; idling ${IDLE}s`);
   await new Promise((r) => setTimeout(r, 5000)); // let in-flight events settle before counting idle writes
-  const i0 = await serverWrites();
+  const i0 = await serverWritesByResource();
+  const polls0 = mtx.polls();
   await new Promise((r) => setTimeout(r, IDLE * 1000));
-  const idleWrites = (await serverWrites()) - i0;
+  const idleByResource = diff(await serverWritesByResource(), i0);
+  const idleWrites = Object.values(idleByResource).reduce((a, b) => a + b, 0);
+  const pollsPerSecond = (mtx.polls() - polls0) / IDLE;
+  log(`idle: ${idleWrites} writes ${JSON.stringify(idleByResource)}; live loop ${pollsPerSecond.toFixed(0)} polls/s`);
+
+  // Spec edits while every stream is live-polled: patch one stream, time until its ConfigMap shows the change.
+  const edits: number[] = [];
+  const cmWatch = new Informer(
+    kube,
+    { name: 'bench-cm', path: '/api/v1/namespaces/ctl/configmaps', labelSelector: 'vstream.io/livestream' },
+    pino({ level: 'warn' }),
+  );
+  const waiting = new Map<string, { marker: string; resolve: () => void }>();
+  cmWatch.on((_t, o) => {
+    const w = waiting.get(o.metadata.name);
+    if (w && String((o as { data?: Record<string, string> }).data?.['mediamtx.yml']).includes(w.marker)) w.resolve();
+  });
+  cmWatch.start();
+  await cmWatch.waitForSync();
+  for (let e = 0; e < EDITS; e++) {
+    const i = Math.floor(Math.random() * N);
+    // A recording-segment change is applied in place (it drops nobody), so nothing holds it back.
+    const marker = `${100 + e}s`;
+    const seen = new Promise<void>((resolve) => waiting.set(`s${i}-mediamtx`, { marker, resolve }));
+    const t = performance.now();
+    await kube.mergePatch(resourcePath(API_VERSION, KIND, 'ctl', `s${i}`), {
+      spec: { recording: { segmentDuration: marker } },
+    });
+    await seen;
+    edits.push(performance.now() - t);
+    waiting.delete(`s${i}-mediamtx`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  cmWatch.stop();
+  const editP50 = percentile(edits, 50);
+  const editP99 = percentile(edits, 99);
+  log(
+    `spec edit -> ConfigMap updated, ${EDITS} edits with ${N} streams live-polled: p50 ${editP50.toFixed(0)} ms, p99 ${editP99.toFixed(0)} ms`,
+  );
   clearInterval(rssTimer);
   ctl.kill('SIGTERM');
+  mtx.server.close();
 
-  const children =
-    childObjects(
-      renderStream(
-        { ...stream('ctl', 0), metadata: { ...stream('ctl', 0).metadata, uid: 'u' } },
-        { sidecarImage: SIDECAR },
-      ),
-    ).length + 2;
+  // The least a stream needs: its children, its generated Secrets, one status. Averaged over the mix.
+  const minimum =
+    [...Array(N).keys()]
+      .map((i) => {
+        const r = renderStream(
+          { ...stream('ctl', i), metadata: { ...stream('ctl', i).metadata, uid: 'u' } },
+          { sidecarImage: SIDECAR },
+        );
+        return childObjects(r).length + (r.publishSecret.generated ? 2 : 1) + 1;
+      })
+      .reduce((a, b) => a + b, 0) / N;
   const result = {
     streams: N,
     controller_seconds: Number(controllerSeconds.toFixed(2)),
@@ -213,13 +342,20 @@ try {
     ratio: Number((controllerSeconds / baselineSeconds).toFixed(3)),
     rss_mib: Number((rssPeak / 1024).toFixed(1)),
     writes_per_stream: Number((writes / N).toFixed(3)),
-    min_writes_per_stream: children + 1,
+    min_writes_per_stream: Number(minimum.toFixed(3)),
     idle_writes: idleWrites,
+    idle_writes_by_resource: idleByResource,
+    spec_edit_p99_ms_with_1000_live: Number(editP99.toFixed(1)),
+    mix: Object.fromEntries(KINDS.map((k) => [k, [...Array(N).keys()].filter((i) => kindOf(i) === k).length])),
     detail: {
+      spec_edit_p50_ms: Number(editP50.toFixed(1)),
+      spec_edits: EDITS,
+      live_polls_per_second: Number(pollsPerSecond.toFixed(1)),
       node_flags: process.env.CONTROLLER_NODE_FLAGS ?? NODE_FLAGS,
       concurrency: C,
       idle_seconds: IDLE,
       baseline_writes_per_stream: Number((baselineWrites / N - 1).toFixed(3)),
+      baseline_includes: 'a read before each first create/apply (namesake check) and of each referenced Secret',
       tier: 'fast (etcd + kube-apiserver)',
       controller_build: 'compiled JavaScript, as in the image',
     },

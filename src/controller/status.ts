@@ -110,16 +110,23 @@ export function desiredStatus(
           reason: failed ? R.NotReconciled : deploymentStuck(o.deployment) ? R.ProgressDeadlineExceeded : R.Starting,
           message: failed ? failed.message : 'Waiting for the MediaMTX Deployment to become available.',
         },
-    o.probe === undefined
+    !available
       ? {
           type: T.Live,
           status: 'Unknown',
-          reason: available ? R.ProbeFailed : R.NotRunning,
-          message: 'The MediaMTX control API was not reachable.',
+          reason: R.NotRunning,
+          message: 'MediaMTX is not running yet.',
         }
-      : live
-        ? { type: T.Live, status: 'True', reason: R.PublisherOnline, message: 'A publisher is streaming.' }
-        : { type: T.Live, status: 'False', reason: R.NoPublisher, message: 'No publisher is streaming.' },
+      : o.probe === undefined
+        ? {
+            type: T.Live,
+            status: 'Unknown',
+            reason: R.ProbeFailed,
+            message: 'The MediaMTX control API was not reachable.',
+          }
+        : live
+          ? { type: T.Live, status: 'True', reason: R.PublisherOnline, message: 'A publisher is streaming.' }
+          : { type: T.Live, status: 'False', reason: R.NoPublisher, message: 'No publisher is streaming.' },
     o.configPending
       ? { type: T.ConfigApplied, status: 'False', ...o.configPending }
       : {
