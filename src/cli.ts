@@ -27,7 +27,8 @@ Run "vstream <command> --help" for the options of a command.`;
 
 const HELPS: Record<string, string> = {
   controller: `Usage: vstream controller [options]
-  --kubeconfig FILE        kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --kubeconfig FILE        kubeconfig (default: every file in $KUBECONFIG, merged like kubectl; then in-cluster;
+                           then ~/.kube/config)
   --sidecar-image IMAGE    auth sidecar image injected into stream pods (default ${DEFAULT_IMAGE}, env VSTREAM_SIDECAR_IMAGE)
   --metrics-addr HOST:PORT metrics and health (/metrics, /readyz, /livez) (default 0.0.0.0:8080)
   --leader-elect           elect a leader with a Lease; run this with more than one replica
