@@ -5,6 +5,7 @@ import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { liveStreamCrd } from './api/crd.ts';
 import { API_VERSION, type LiveStream, resolveSpec } from './api/livestream.ts';
+import { FlagError, hostPort, nonEmpty, oneOf, positiveDuration, positiveInt } from './cli-flags.ts';
 import { Kube, resourcePath } from './kube/rest.ts';
 import { durationSeconds } from './render/mediamtx-config.ts';
 import { DEFAULT_IMAGE, VERSION } from './version.ts';
@@ -26,7 +27,8 @@ Run "vstream <command> --help" for the options of a command.`;
 
 const HELPS: Record<string, string> = {
   controller: `Usage: vstream controller [options]
-  --kubeconfig FILE        kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --kubeconfig FILE        kubeconfig (default: every file in $KUBECONFIG, merged like kubectl; then in-cluster;
+                           then ~/.kube/config)
   --sidecar-image IMAGE    auth sidecar image injected into stream pods (default ${DEFAULT_IMAGE}, env VSTREAM_SIDECAR_IMAGE)
   --metrics-addr HOST:PORT metrics and health (/metrics, /readyz, /livez) (default 0.0.0.0:8080)
   --leader-elect           elect a leader with a Lease; run this with more than one replica
@@ -109,15 +111,25 @@ async function main(argv: string[]) {
         concurrency: s,
         probe: s,
       });
+      // Every value checked before anything starts: a bad flag is an error naming it, not a controller with NaN workers.
+      const concurrency = positiveInt('concurrency', v.concurrency, 8);
+      const metricsAddr = hostPort('metrics-addr', v['metrics-addr'], '0.0.0.0:8080');
+      const probe = oneOf('probe', v.probe, ['cluster', 'off'] as const, 'cluster');
+      const leaseNamespace = nonEmpty('lease-namespace', v['lease-namespace'], process.env.POD_NAMESPACE || 'default');
+      const sidecarImage = nonEmpty(
+        'sidecar-image',
+        v['sidecar-image'],
+        process.env.VSTREAM_SIDECAR_IMAGE || DEFAULT_IMAGE,
+      );
       const { runController } = await import('./controller/main.ts');
       const c = await runController({
         ...(v.kubeconfig ? { kubeconfig: String(v.kubeconfig) } : {}),
-        sidecarImage: String(v['sidecar-image'] ?? process.env.VSTREAM_SIDECAR_IMAGE ?? DEFAULT_IMAGE),
-        ...(v['metrics-addr'] ? { metricsAddr: String(v['metrics-addr']) } : {}),
+        sidecarImage,
+        metricsAddr,
         leaderElect: Boolean(v['leader-elect']),
-        leaseNamespace: String(v['lease-namespace'] ?? process.env.POD_NAMESPACE ?? 'default'),
-        concurrency: Number(v.concurrency ?? 8),
-        probe: v.probe === 'off' ? 'off' : 'cluster',
+        leaseNamespace,
+        concurrency,
+        probe,
       });
       for (const sig of ['SIGTERM', 'SIGINT'] as const) {
         process.once(sig, () => void c.shutdown().then(() => process.exit(0)));
@@ -127,11 +139,13 @@ async function main(argv: string[]) {
     case 'auth': {
       const v = parse({ config: s, listen: s, 'ops-listen': s });
       if (!v.config) usage('auth', 2);
+      const listen = v.listen === undefined ? undefined : hostPort('listen', v.listen, '');
+      const opsListen = v['ops-listen'] === undefined ? undefined : hostPort('ops-listen', v['ops-listen'], '');
       const { runAuth } = await import('./auth/main.ts');
       const a = await runAuth({
         config: String(v.config),
-        ...(v.listen ? { listen: String(v.listen) } : {}),
-        ...(v['ops-listen'] ? { opsListen: String(v['ops-listen']) } : {}),
+        ...(listen ? { listen } : {}),
+        ...(opsListen ? { opsListen } : {}),
       });
       for (const sig of ['SIGTERM', 'SIGINT'] as const)
         process.once(sig, () => void a.close().then(() => process.exit(0)));
@@ -150,6 +164,7 @@ async function main(argv: string[]) {
         kubeconfig: s,
       });
       if (!v.key) fail('token viewer: --key is required');
+      const ttlSeconds = positiveDuration('ttl', v.ttl, '1h', durationSeconds);
       let path = v.path as string | undefined;
       let issuer = v.issuer as string | undefined;
       let audience = v.audience as string | undefined;
@@ -168,7 +183,7 @@ async function main(argv: string[]) {
         paths: [path],
         issuer,
         audience: audience ?? 'vstream',
-        ttlSeconds: durationSeconds(String(v.ttl ?? '1h')),
+        ttlSeconds,
         ...(v.subject ? { subject: String(v.subject) } : {}),
         key,
       });
@@ -212,4 +227,10 @@ async function main(argv: string[]) {
   }
 }
 
-main(process.argv.slice(2)).catch((e: Error) => fail(e.message));
+const command = () => (process.argv[2] === 'token' ? `token ${process.argv[3] ?? ''}` : process.argv[2]);
+main(process.argv.slice(2)).catch((e: Error) => {
+  if (!(e instanceof FlagError)) fail(e.message);
+  // Worded like parseArgs' own errors: "vstream controller: --concurrency must be ...".
+  console.error(`vstream ${command()}: ${e.message}`);
+  process.exit(2);
+});

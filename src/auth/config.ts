@@ -1,27 +1,8 @@
-// The sidecar's configuration file (auth.json, rendered by the operator into the stream's ConfigMap), validated.
-import { Type } from '@sinclair/typebox';
+// The sidecar's configuration file (auth.json, rendered by the operator into the stream's ConfigMap), checked against
+// the schema the renderer's type comes from (./contract.ts). A file that fails is an error naming the field; at
+// start that stops the sidecar, on a reload the last good config stays (./state.ts).
 import { Value } from '@sinclair/typebox/value';
-import type { AuthConfig } from '../render/mediamtx-config.ts';
-
-const schema = Type.Object({
-  path: Type.String({ minLength: 1 }),
-  publish: Type.Object({ tokenFile: Type.String({ minLength: 1 }) }),
-  read: Type.Object({
-    access: Type.Union([Type.Literal('public'), Type.Literal('jwt')]),
-    jwt: Type.Optional(
-      Type.Object({
-        issuer: Type.String({ minLength: 1 }),
-        audience: Type.String({ minLength: 1 }),
-        algorithms: Type.Optional(Type.Array(Type.String())),
-        clockSkewSeconds: Type.Number({ minimum: 0, maximum: 300 }),
-        keysFile: Type.Optional(Type.String()),
-        jwksURL: Type.Optional(Type.String()),
-      }),
-    ),
-  }),
-  api: Type.Object({ tokenFile: Type.String({ minLength: 1 }) }),
-  metrics: Type.Object({ allow: Type.Boolean() }),
-});
+import { type AuthConfig, AuthConfigSchema } from './contract.ts';
 
 export function parseAuthConfig(text: string): AuthConfig {
   let value: unknown;
@@ -30,13 +11,17 @@ export function parseAuthConfig(text: string): AuthConfig {
   } catch (e) {
     throw new Error(`auth config is not JSON: ${(e as Error).message}`);
   }
-  const first = Value.Errors(schema, value).First();
-  if (first) throw new Error(`auth config: ${first.path || '/'}: ${first.message}`);
-  const config = value as AuthConfig;
-  if (config.read.access === 'jwt' && !config.read.jwt)
-    throw new Error('auth config: /read/jwt is required when access is jwt');
-  if (config.read.jwt && !config.read.jwt.keysFile && !config.read.jwt.jwksURL) {
-    throw new Error('auth config: /read/jwt needs keysFile or jwksURL');
+  const first = Value.Errors(AuthConfigSchema, value).First();
+  if (first) {
+    const allowed = (first.schema as { enum?: unknown[] }).enum;
+    const message = allowed ? `Expected one of ${allowed.join(', ')}` : first.message;
+    throw new Error(`auth config: ${first.path || '/'}: ${message}`);
   }
+  const config = value as AuthConfig;
+  // What a JSON schema cannot say without unions whose errors name no field:
+  if (config.read.access === 'jwt' && !config.read.jwt)
+    throw new Error('auth config: /read/jwt: required when /read/access is jwt');
+  if (config.read.jwt && !config.read.jwt.keysFile && !config.read.jwt.jwksURL)
+    throw new Error('auth config: /read/jwt: needs keysFile or jwksURL');
   return config;
 }

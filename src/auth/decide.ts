@@ -1,10 +1,9 @@
 // request in -> decision out. The only I/O-free-but-async part is JWT verification (jose's API is async).
 import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { AuthConfig } from '../render/mediamtx-config.ts';
+import type { AuthConfig, AuthRequest } from './contract.ts';
 import type { JwtKeys, TokenSet } from './keys.ts';
 import type { RemoteJwks } from './remote-jwks.ts';
-import type { AuthRequest } from './request.ts';
 
 export interface Decision {
   allow: boolean;

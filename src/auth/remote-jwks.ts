@@ -1,7 +1,12 @@
 // A remote JWKS that is fetched in the background and never on a decision's path: MediaMTX blocks its path
-// manager while it waits for the sidecar, so a slow identity provider must not slow down viewers.
+// manager while it waits for the sidecar, so a slow identity provider must not slow down viewers. The fetch, body
+// included, has a deadline, and the body a size cap: a provider (or whatever answers at its URL) that trickles or
+// streams without end costs the sidecar neither a stuck refresh nor its memory.
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { ASYMMETRIC_ALGS, intersect } from './keys.ts';
+
+/** Real JWKS documents are a few KiB; a megabyte is hundreds of keys. */
+export const MAX_JWKS_BYTES = 1024 * 1024;
 
 export interface RemoteJwksOptions {
   url: string;
@@ -9,7 +14,9 @@ export interface RemoteJwksOptions {
   refreshMs?: number;
   /** Minimum time between two fetches triggered by unknown key ids. */
   cooldownMs?: number;
+  /** Deadline of one fetch, headers and body. */
   timeoutMs?: number;
+  maxBytes?: number;
   onResult?: (ok: boolean, detail: string) => void;
   fetchImpl?: typeof fetch;
 }
@@ -22,7 +29,14 @@ export class RemoteJwks {
   private readonly opts: Required<Omit<RemoteJwksOptions, 'algorithms' | 'onResult'>> & RemoteJwksOptions;
 
   constructor(opts: RemoteJwksOptions) {
-    this.opts = { refreshMs: 5 * 60_000, cooldownMs: 30_000, timeoutMs: 5_000, fetchImpl: fetch, ...opts };
+    this.opts = {
+      refreshMs: 5 * 60_000,
+      cooldownMs: 30_000,
+      timeoutMs: 5_000,
+      maxBytes: MAX_JWKS_BYTES,
+      fetchImpl: fetch,
+      ...opts,
+    };
   }
 
   current() {
@@ -52,10 +66,25 @@ export class RemoteJwks {
 
   private async fetchOnce(): Promise<void> {
     this.lastFetch = Date.now();
+    const signal = AbortSignal.timeout(this.opts.timeoutMs);
     try {
-      const res = await this.opts.fetchImpl(this.opts.url, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const jwks = (await res.json()) as JSONWebKeySet;
+      let jwks: JSONWebKeySet;
+      try {
+        const res = await this.opts.fetchImpl(this.opts.url, { signal });
+        if (!res.ok) {
+          await res.body?.cancel();
+          throw new Error(`HTTP ${res.status}`);
+        }
+        const text = await readCapped(res, this.opts.maxBytes);
+        try {
+          jwks = JSON.parse(text) as JSONWebKeySet;
+        } catch {
+          throw new Error('body is not JSON');
+        }
+      } catch (e) {
+        if (signal.aborted) throw new Error(`no complete answer within ${this.opts.timeoutMs} ms`);
+        throw e;
+      }
       if (!Array.isArray(jwks.keys) || !jwks.keys.length) throw new Error('no keys');
       const public_ = jwks.keys.filter((k) => !('d' in k) && k.kty !== 'oct');
       const algorithms = intersect(ASYMMETRIC_ALGS, this.opts.algorithms);
@@ -66,4 +95,29 @@ export class RemoteJwks {
       this.opts.onResult?.(false, (e as Error).message);
     }
   }
+}
+
+/** The body as text, refused (and the download stopped) as soon as it is larger than `max` bytes. */
+async function readCapped(res: Response, max: number): Promise<string> {
+  const tooLarge = () => new Error(`body larger than ${max} bytes`);
+  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+  if (declared > max) {
+    await res.body?.cancel();
+    throw tooLarge();
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

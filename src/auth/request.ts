@@ -1,42 +1,8 @@
-// The request MediaMTX 1.20.1 POSTs to authHTTPAddress (internal/auth/manager.go authenticateHTTP), as a compiled
-// fastify schema: anything that does not match is answered 400 (deny) before a decision is attempted.
-export const ACTIONS = ['publish', 'read', 'playback', 'api', 'metrics', 'pprof'] as const;
-export const PROTOCOLS = ['rtsp', 'rtmp', 'hls', 'webrtc', 'srt', 'moq', ''] as const;
-export type Action = (typeof ACTIONS)[number];
+// The request MediaMTX 1.20.1 POSTs to authHTTPAddress: its schema and type live in ./contract.ts; here, the body
+// limit and a request builder for tests and benchmarks.
+import type { AuthRequest } from './contract.ts';
 
-export interface AuthRequest {
-  ip: string;
-  user: string;
-  password: string;
-  token: string;
-  action: Action;
-  path: string;
-  protocol: (typeof PROTOCOLS)[number];
-  id: string | null;
-  query: string;
-  userAgent?: string;
-}
-
-const str = (maxLength: number) => ({ type: 'string', maxLength }) as const;
-
-export const authRequestSchema = {
-  type: 'object',
-  required: ['ip', 'user', 'password', 'action', 'path', 'protocol', 'query'],
-  properties: {
-    // MediaMTX fills ip and id itself; constraining them keeps client-chosen text (possibly a credential) out of logs.
-    ip: { type: 'string', maxLength: 64, pattern: '^([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9a-fA-F:.]+(%[\\w.-]+)?)?$' },
-    user: str(1024),
-    password: str(8192),
-    // Absent before MediaMTX 1.12.3.
-    token: { ...str(8192), default: '' },
-    action: { type: 'string', enum: [...ACTIONS] },
-    path: str(1024),
-    protocol: { type: 'string', enum: [...PROTOCOLS] },
-    id: { anyOf: [{ type: 'string', pattern: '^([0-9a-fA-F-]{36})?$' }, { type: 'null' }] },
-    query: str(8192),
-    userAgent: str(1024),
-  },
-} as const;
+export { ACTIONS, type Action, type AuthRequest, AuthRequestSchema, PROTOCOLS } from './contract.ts';
 
 /** MediaMTX bodies are a few hundred bytes; anything near this is an attack or a bug. */
 export const MAX_BODY_BYTES = 32 * 1024;

@@ -3,8 +3,9 @@
 import fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { type AuthRequest, AuthRequestSchema } from './contract.ts';
 import { type Decision, decide } from './decide.ts';
-import { type AuthRequest, authRequestSchema, MAX_BODY_BYTES } from './request.ts';
+import { MAX_BODY_BYTES } from './request.ts';
 import type { AuthStateStore, ReloadEvent } from './state.ts';
 
 export function authMetrics(registry = new Registry()) {
@@ -106,7 +107,7 @@ export function hookServer(store: AuthStateStore, metrics: AuthMetrics, log: Log
     void reply.code(d.status).send();
   };
   // Not an async handler: opaque-token decisions are synchronous and answer without a promise; JWTs await jose.
-  app.post<{ Body: AuthRequest }>('/auth', { schema: { body: authRequestSchema } }, (req, reply) => {
+  app.post<{ Body: AuthRequest }>('/auth', { schema: { body: AuthRequestSchema } }, (req, reply) => {
     const start = performance.now();
     const body = req.body;
     let r: Decision | Promise<Decision>;

@@ -91,7 +91,14 @@ export class AuthStateStore {
             algorithms: jwt.algorithms,
             onResult: (ok, detail) => {
               if (ok) this.errors.delete('jwt');
-              else this.errors.set('jwt', `remote JWKS: ${detail}`);
+              else {
+                if (this.errors.get('jwt') !== `remote JWKS: ${detail}`)
+                  this.log.warn(
+                    { source: 'jwt', url: jwt.jwksURL, error: detail },
+                    'remote JWKS: keeping last good keys',
+                  );
+                this.errors.set('jwt', `remote JWKS: ${detail}`);
+              }
               this.state.jwtCache.clear();
               this.onReload({ source: 'jwt', ok, ...(ok ? {} : { error: detail }) });
             },

@@ -2,8 +2,17 @@
 // Why not the generated clients: their ObjectSerializer drops every field it has no model for (CRD defaults,
 // x-kubernetes-* extensions) and rewrites timestamps into Dates, so what we apply would not be what we rendered,
 // and SSA on /status needs the apply-patch content type they do not pick.
+// Every request carries User-Agent vstream/<version> (the API server's audit log and APF flow distinguisher);
+// 429s and 5xx with Retry-After are retried after the time the server asks for, for requests safe to repeat; each
+// attempt is counted in client-go's rest_client_* metrics when a registry is given.
+import type { Registry } from 'prom-client';
 import { fetch } from 'undici';
-import { type Connection, loadConnection, loadConnectionSync } from './config.ts';
+import { VERSION } from '../version.ts';
+import { type Connection, type LoadOptions, loadConnection, loadConnectionSync } from './config.ts';
+import { type RestMetrics, restClientMetrics } from './metrics.ts';
+import { isRetryable, retryAfterMs } from './retry.ts';
+
+export const USER_AGENT = `vstream/${VERSION}`;
 
 export const HttpMethod = { GET: 'GET', POST: 'POST', PUT: 'PUT', PATCH: 'PATCH', DELETE: 'DELETE' } as const;
 export type HttpMethod = (typeof HttpMethod)[keyof typeof HttpMethod];
@@ -79,28 +88,71 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+export interface KubeOptions {
+  /** Where client-go's rest_client_* metrics go. */
+  registry?: Registry;
+  /** Retries of a request the server asked to retry (429, 5xx with Retry-After). Default 5. */
+  maxRetries?: number;
+  /** For tests: how to wait before a retry. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', aborted);
+    };
+    const aborted = () => {
+      done();
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', aborted);
+  });
+
 export class Kube {
   readonly server: string;
-  /** Count of mutating requests sent (tests and benchmarks read it). */
+  /** Count of mutating requests sent, retries included (tests and benchmarks read it). */
   writes = 0;
 
   private readonly conn: Connection;
+  private readonly host: string;
+  private readonly metrics?: RestMetrics;
+  private readonly maxRetries: number;
+  private readonly sleep: NonNullable<KubeOptions['sleep']>;
 
-  constructor(conn: Connection) {
+  constructor(conn: Connection, opts: KubeOptions = {}) {
     this.conn = conn;
     this.server = conn.server;
+    this.host = new URL(conn.server).host;
+    if (opts.registry) this.metrics = restClientMetrics(opts.registry);
+    this.maxRetries = opts.maxRetries ?? 5;
+    this.sleep = opts.sleep ?? sleep;
   }
 
-  /** From a kubeconfig file (or in-cluster / $KUBECONFIG / ~/.kube/config when none is given). */
-  static async load(file?: string): Promise<Kube> {
-    return new Kube(await loadConnection(file));
+  /**
+   * From a kubeconfig file, else $KUBECONFIG (every file, merged like kubectl), else in-cluster, else
+   * ~/.kube/config.
+   */
+  static async load(file?: string, opts: KubeOptions & LoadOptions = {}): Promise<Kube> {
+    return new Kube(await loadConnection(file, opts), opts);
   }
 
   /** The same, for kubeconfigs that need no exec plugin (tests, local clusters). */
-  static loadSync(file?: string): Kube {
-    const conn = loadConnectionSync(file);
+  static loadSync(file?: string, opts: KubeOptions & LoadOptions = {}): Kube {
+    const conn = loadConnectionSync(file, opts);
     if (!conn) throw new Error('this kubeconfig needs an exec plugin or auth provider: use Kube.load');
-    return new Kube(conn);
+    return new Kube(conn, opts);
+  }
+
+  /** Where the connection came from ("in-cluster", or the kubeconfig files and context), for logs. */
+  get source(): string {
+    return this.conn.source;
   }
 
   url(path: string, query?: RequestOptions['query']): string {
@@ -109,18 +161,43 @@ export class Kube {
     return u.toString();
   }
 
-  async raw(method: HttpMethod, path: string, opts: RequestOptions = {}) {
+  async raw(method: HttpMethod | 'HEAD', path: string, opts: RequestOptions = {}) {
     const url = this.url(path, opts.query);
-    const headers: Record<string, string> = { ...(await this.conn.headers()), accept: 'application/json' };
-    if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-    if (method !== HttpMethod.GET) this.writes++;
-    return fetch(url, {
-      method,
-      headers,
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      dispatcher: this.conn.dispatcher,
-      signal: opts.signal ?? AbortSignal.timeout(30_000),
-    });
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const contentType = body === undefined ? undefined : (opts.contentType ?? 'application/json');
+    const retryable = isRetryable(method, contentType);
+    for (let attempt = 0; ; attempt++) {
+      const creds = await this.conn.credentials();
+      const headers: Record<string, string> = {
+        ...creds.headers,
+        accept: 'application/json',
+        'user-agent': USER_AGENT,
+      };
+      if (contentType) headers['content-type'] = contentType;
+      if (method !== HttpMethod.GET && method !== 'HEAD') this.writes++;
+      const sentAt = performance.now();
+      let res: Awaited<ReturnType<typeof fetch>>;
+      try {
+        res = await fetch(url, {
+          method,
+          headers,
+          body,
+          dispatcher: creds.dispatcher,
+          signal: opts.signal ?? AbortSignal.timeout(30_000),
+        });
+      } catch (e) {
+        this.metrics?.request(method, this.host, '<error>', (performance.now() - sentAt) / 1000);
+        throw e;
+      }
+      this.metrics?.request(method, this.host, String(res.status), (performance.now() - sentAt) / 1000);
+      if (res.status === 401) creds.rejected?.();
+      const wait =
+        retryable && attempt < this.maxRetries ? retryAfterMs(res.status, res.headers.get('retry-after')) : undefined;
+      if (wait === undefined) return res;
+      this.metrics?.retry(method, this.host, String(res.status));
+      await res.body?.cancel(); // frees the connection for the next attempt
+      await this.sleep(wait, opts.signal);
+    }
   }
 
   async request<T>(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {

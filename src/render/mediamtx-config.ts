@@ -2,6 +2,7 @@
 // secrets reach the pod only as mounted files the sidecar reads.
 import { stringify } from 'yaml';
 import { MEDIAMTX_VERSION, type ResolvedSpec } from '../api/livestream.ts';
+import type { AuthConfig } from '../auth/contract.ts';
 import { unknownKeys } from '../mediamtx/keys.ts';
 import { AUTH_HOOK_PORT, enabledServers, MEDIAMTX_API_PORT, MEDIAMTX_METRICS_PORT } from './ports.ts';
 
@@ -100,25 +101,10 @@ export function mediamtxYaml(config: Record<string, unknown>): string {
   return `# Rendered by vstream for MediaMTX ${MEDIAMTX_VERSION}. Edits are overwritten.\n${stringify(config, YAML_OPTIONS)}`;
 }
 
-/** What the auth sidecar enforces. File paths only: the sidecar reads (and watches) the secrets themselves. */
-export interface AuthConfig {
-  path: string;
-  publish: { tokenFile: string };
-  read: {
-    access: 'public' | 'jwt';
-    jwt?: {
-      issuer: string;
-      audience: string;
-      algorithms?: string[];
-      clockSkewSeconds: number;
-      keysFile?: string;
-      jwksURL?: string;
-    };
-  };
-  api: { tokenFile: string };
-  metrics: { allow: boolean };
-}
+/** What the auth sidecar enforces (its auth.json): the schema and type the sidecar validates it with. */
+export type { AuthConfig } from '../auth/contract.ts';
 
+/** File paths only: the sidecar reads (and watches) the secrets themselves. */
 export function authConfig(spec: ResolvedSpec, publishKey: string): AuthConfig {
   const jwt = spec.playback.jwt;
   return {

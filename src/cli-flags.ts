@@ -1,0 +1,56 @@
+// Validation of command-line values, so a typo stops the command at start with the flag named, instead of becoming
+// NaN or 0 somewhere deep inside (a work queue with NaN workers reconciles nothing and says nothing).
+
+export class FlagError extends Error {}
+
+/** A whole number ≥ 1; `fallback` when the flag was not given. */
+export function positiveInt(flag: string, value: string | boolean | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const s = String(value).trim();
+  if (!/^\d+$/.test(s) || Number(s) < 1 || !Number.isSafeInteger(Number(s)))
+    throw new FlagError(`--${flag} must be a positive whole number, got "${value}"`);
+  return Number(s);
+}
+
+/** HOST:PORT (HOST may be empty, a name, an IPv4 address or a bracketed IPv6 address); port 0 picks a free one. */
+export function hostPort(flag: string, value: string | boolean | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  const s = String(value);
+  const i = s.lastIndexOf(':');
+  const port = s.slice(i + 1);
+  if (i < 0 || !/^\d{1,5}$/.test(port) || Number(port) > 65_535)
+    throw new FlagError(`--${flag} must be HOST:PORT with a port from 0 to 65535, got "${value}"`);
+  return s;
+}
+
+export function oneOf<T extends string>(
+  flag: string,
+  value: string | boolean | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T))
+    throw new FlagError(`--${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
+/** A non-empty string option. */
+export function nonEmpty(flag: string, value: string | boolean | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !value.trim()) throw new FlagError(`--${flag} must not be empty`);
+  return value;
+}
+
+/** A positive duration such as 90s, 30m, 1h30m, in seconds. */
+export function positiveDuration(
+  flag: string,
+  value: string | boolean | undefined,
+  fallback: string,
+  seconds: (d: string) => number,
+): number {
+  const s = value === undefined ? fallback : String(value);
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(s) || !(seconds(s) > 0))
+    throw new FlagError(`--${flag} must be a positive duration such as 30m or 1h30m, got "${s}"`);
+  return seconds(s);
+}
