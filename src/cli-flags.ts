@@ -54,3 +54,14 @@ export function positiveDuration(
     throw new FlagError(`--${flag} must be a positive duration such as 30m or 1h30m, got "${s}"`);
   return seconds(s);
 }
+
+/** An http(s) base URL without a trailing slash. */
+export function baseUrl(flag: string, value: string): string {
+  try {
+    const u = new URL(value);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    throw new FlagError(`--${flag} must be cluster, off or an http(s) URL, got "${value}"`);
+  }
+}

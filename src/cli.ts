@@ -5,7 +5,7 @@ import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { liveStreamCrd } from './api/crd.ts';
 import { API_VERSION, type LiveStream, resolveSpec } from './api/livestream.ts';
-import { FlagError, hostPort, nonEmpty, oneOf, positiveDuration, positiveInt } from './cli-flags.ts';
+import { baseUrl, FlagError, hostPort, nonEmpty, oneOf, positiveDuration, positiveInt } from './cli-flags.ts';
 import { Kube, resourcePath } from './kube/rest.ts';
 import { durationSeconds } from './render/mediamtx-config.ts';
 import { DEFAULT_IMAGE, VERSION } from './version.ts';
@@ -34,7 +34,8 @@ const HELPS: Record<string, string> = {
   --leader-elect           elect a leader with a Lease; run this with more than one replica
   --lease-namespace NS     namespace of the Lease (default: $POD_NAMESPACE or default)
   --concurrency N          LiveStreams reconciled in parallel (default 8)
-  --probe cluster|off      ask each stream's MediaMTX API for live/viewers (default cluster)`,
+  --probe cluster|off|URL  ask each stream's MediaMTX API for live/viewers (default cluster); a URL stands in
+                           for every stream's API at URL/<namespace>/<name> (benchmarks)`,
   auth: `Usage: vstream auth --config FILE [options]
   --config FILE            auth.json rendered by the operator (mounted from the stream's ConfigMap)
   --listen HOST:PORT       hook address MediaMTX calls (default 127.0.0.1:9000)
@@ -114,7 +115,12 @@ async function main(argv: string[]) {
       // Every value checked before anything starts: a bad flag is an error naming it, not a controller with NaN workers.
       const concurrency = positiveInt('concurrency', v.concurrency, 8);
       const metricsAddr = hostPort('metrics-addr', v['metrics-addr'], '0.0.0.0:8080');
-      const probe = oneOf('probe', v.probe, ['cluster', 'off'] as const, 'cluster');
+      // A URL is a stand-in for every stream's control API (benchmarks): <url>/<namespace>/<name>/v3/...
+      const probeUrl =
+        typeof v.probe === 'string' && /^https?:\/\//.test(v.probe) ? baseUrl('probe', v.probe) : undefined;
+      const probe = probeUrl
+        ? (namespace: string, name: string) => `${probeUrl}/${namespace}/${name}`
+        : oneOf('probe', v.probe, ['cluster', 'off'] as const, 'cluster');
       const leaseNamespace = nonEmpty('lease-namespace', v['lease-namespace'], process.env.POD_NAMESPACE || 'default');
       const sidecarImage = nonEmpty(
         'sidecar-image',

@@ -94,8 +94,8 @@ const secretInfo = (o: KubeObject): SecretInfo => ({
 
 export async function runController(opts: ControllerOptions) {
   const log = opts.log ?? createLogger('controller');
-  const kube = await Kube.load(opts.kubeconfig);
   const registry = new Registry();
+  const kube = await Kube.load(opts.kubeconfig, { registry });
   collectDefaultMetrics({ register: registry });
   const m = controllerMetrics(registry);
   const identity = opts.identity ?? `${hostname()}-${process.pid}`;
@@ -233,7 +233,7 @@ export async function runController(opts: ControllerOptions) {
     if (path === '/livez') {
       const now = Date.now();
       const stale = informers.filter((x) => x.synced && now - x.lastSuccess > watchdogMs).length;
-      const leaseStale = Boolean(elector?.isLeader && now - elector.lastRenew > 30_000);
+      const leaseStale = Boolean(elector?.check());
       return stale || leaseStale
         ? json(res, 503, { status: 'unhealthy', staleInformers: stale, leaseStale })
         : json(res, 200, { status: 'ok' });
