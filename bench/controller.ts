@@ -9,7 +9,7 @@
 // stream against the minimum, its writes during 60 s of idle afterwards (by resource), and the time from a spec edit
 // to the child updated while the live loop polls every stream's (fake) MediaMTX control API.
 // Writes bench/results/controller.json.
-//   npm run bench:controller [-- --streams 1000 --idle 60 --edits 100]
+//   npm run bench:controller [-- --streams 1000 --idle 60 --edits 100 --kinds public,jwt]
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     idle: { type: 'string', default: '60' },
     concurrency: { type: 'string', default: '8' },
     edits: { type: 'string', default: '100' },
+    kinds: { type: 'string', default: '' },
   },
 });
 const EDITS = Number(values.edits);
@@ -100,7 +101,8 @@ const MIX: Record<string, LiveStream['spec']> = {
   'custom-secret': { ingest: { publishTokenSecretRef: { name: 'publish-tokens' } } },
   'load-balancer': { service: { type: 'LoadBalancer', annotations: { 'lb.example/scheme': 'internet-facing' } } },
 };
-const KINDS = Object.keys(MIX);
+// --kinds public,jwt runs only those kinds (to see what one kind costs); the default is every kind.
+const KINDS = values.kinds ? values.kinds.split(',').filter((k) => k in MIX) : Object.keys(MIX);
 const kindOf = (i: number) => KINDS[i % KINDS.length]!;
 
 const stream = (ns: string, i: number): LiveStream => ({

@@ -336,8 +336,7 @@ export class Reconciler {
       );
     }
     if (applied.metadata.resourceVersion) this.appliedVersions.set(key, applied.metadata.resourceVersion);
-    delete applied.metadata.managedFields;
-    this.writtenChildren.record(key, applied);
+    this.writtenChildren.record(key, slim(applied));
     return undefined;
   }
 
@@ -577,3 +576,19 @@ const isOlder = (o: KubeObject, ls: Stream) =>
       ls.metadata.creationTimestamp &&
       o.metadata.creationTimestamp < (ls.metadata.creationTimestamp as string),
   );
+
+/**
+ * What a pass needs of a child we just applied, until the informer has it: identity, version, annotations (the
+ * applied and template hashes), the rendered config and status. Its spec is ours by construction (its version is
+ * the one our apply returned), so it is not kept twice in memory during a burst of creations.
+ */
+function slim(o: KubeObject): KubeObject {
+  const { managedFields: _m, ...metadata } = o.metadata;
+  return {
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    metadata,
+    ...(o.data ? { data: o.data } : {}),
+    ...(o.status ? { status: o.status } : {}),
+  };
+}
