@@ -3,7 +3,7 @@
 # outside the repo, building only what is missing.
 #
 #   tools/build.sh [--paths] [family ...]     families: kube etcd kwok helm mediamtx authload
-#                                             node containerd runc cni pause (the real-node tier)
+#                                             node containerd runc cni pause coredns (the real-node tier)
 #                                             (default: all)
 #
 # Prints one "family=<dir>" line per family at the end (the harness reads these).
@@ -20,11 +20,11 @@ families=()
 for a in "$@"; do
   case $a in
     --paths) paths_only=1 ;;
-    kube|etcd|kwok|helm|mediamtx|authload|node|containerd|runc|cni|pause) families+=("$a") ;;
+    kube|etcd|kwok|helm|mediamtx|authload|node|containerd|runc|cni|pause|coredns) families+=("$a") ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
-[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx authload node containerd runc cni pause)
+[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx authload node containerd runc cni pause coredns)
 
 gover=$(go env GOVERSION)
 modversion() { # family module -> pinned version from go.mod
@@ -47,6 +47,7 @@ version_of() {
     containerd) modversion containerd github.com/containerd/containerd/v2 ;;
     runc) modversion runc github.com/opencontainers/runc ;;
     cni) modversion cni github.com/containernetworking/plugins ;;
+    coredns) modversion coredns github.com/coredns/coredns ;;
     pause) sed -n 's/^const version = "\(.*\)"/v\1/p' "$here/pause/main.go" ;;
     etcd) modversion etcd go.etcd.io/etcd/server/v3 ;;
     kwok) modversion kwok sigs.k8s.io/kwok ;;
@@ -96,6 +97,10 @@ build_cni() {
   local p=github.com/containernetworking/plugins/plugins v; v=$(version_of cni)
   (cd "$here/cni" && go build -trimpath -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$v" \
     -o "$1/" $p/main/bridge $p/main/loopback $p/ipam/host-local $p/meta/portmap)
+}
+build_coredns() { # the cluster DNS of the real-node tier, with only the plugins it uses (tools/coredns/main.go)
+  local v; v=$(version_of coredns)
+  (cd "$here/coredns" && go build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$v" -o "$1/coredns" .)
 }
 build_pause() { # ours, stdlib only: the pod sandbox image's process and the node namespaces' init
   (cd "$here/pause" && go build -trimpath -ldflags "-s -w" -o "$1/pause" .)
