@@ -38,6 +38,8 @@ export interface NodeAccess {
   forward(host: string, port: number): Promise<number>;
   /** Runs a command inside the node's namespaces. */
   exec(argv: string[]): Promise<{ code: number | null; out: string }>;
+  /** URL of the same two, for other processes (dev/node.ts remoteForward/remoteExec). */
+  control: string;
 }
 
 export interface Cluster {
@@ -162,7 +164,9 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
       stop: async () => {},
     };
   }
-  const timeoutMs = opts.timeoutMs ?? Number(process.env.KUBEBUILDER_CONTROLPLANE_START_TIMEOUT_MS ?? 60_000);
+  const timeoutMs =
+    opts.timeoutMs ??
+    Number(process.env.KUBEBUILDER_CONTROLPLANE_START_TIMEOUT_MS ?? (opts.tier === 'node' ? 180_000 : 60_000));
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'vstream-cluster-'));
   const logsDir = join(dir, 'logs');
   const certDir = join(dir, 'certs');
@@ -324,11 +328,13 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
     throw e;
   }
 
+  const control = agent ? await agent.serveControl() : '';
   const node: NodeAccess | undefined = agent && {
     name: NODE_NAME,
     ip: NODE_IP,
     forward: (host, port) => agent.forward(host, port),
     exec: (argv) => agent.exec(argv),
+    control,
   };
   return {
     tier: opts.tier,

@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { AgentConfig, AgentEvent, AgentRequest } from './node-agent.ts';
@@ -28,6 +29,19 @@ export interface NodeProc {
   /** null while running. */
   exitCode(): number | null;
   kill(signal: NodeJS.Signals): void;
+}
+
+/** Asks the harness's control endpoint (NodeAgent.serveControl) for a forward into the node, from any process. */
+export async function remoteForward(control: string, host: string, port: number): Promise<number> {
+  const res = await fetch(`${control}/forward`, { method: 'POST', body: JSON.stringify({ host, port }) });
+  if (!res.ok) throw new Error(`forward to ${host}:${port}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { port: number }).port;
+}
+
+export async function remoteExec(control: string, argv: string[]): Promise<{ code: number | null; out: string }> {
+  const res = await fetch(`${control}/exec`, { method: 'POST', body: JSON.stringify({ argv }) });
+  if (!res.ok) throw new Error(`exec ${argv.join(' ')}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { code: number | null; out: string };
 }
 
 /** The agent inside the namespaces: spawns processes there, runs commands, forwards host connections in. */
@@ -153,6 +167,36 @@ export class NodeAgent {
     server.close();
     if (e.error) throw new Error(e.error);
     return local;
+  }
+
+  /**
+   * An HTTP endpoint on 127.0.0.1 through which other processes (vitest's workers: only the process that started the
+   * agent holds its IPC channel) ask for forwards and commands: POST <url>/forward {host, port} -> {port};
+   * POST <url>/exec {argv} -> {code, out}. The URL carries a random secret.
+   */
+  async serveControl(): Promise<string> {
+    const secret = randomBytes(16).toString('hex');
+    const server = createHttpServer(async (req, res) => {
+      let body = '';
+      for await (const c of req) body += c;
+      try {
+        const m = JSON.parse(body || '{}') as { host?: string; port?: number; argv?: string[] };
+        let out: unknown;
+        if (req.method === 'POST' && req.url === `/${secret}/forward`)
+          out = { port: await this.forward(m.host!, m.port!) };
+        else if (req.method === 'POST' && req.url === `/${secret}/exec`) out = await this.exec(m.argv!);
+        else {
+          res.writeHead(404).end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(out));
+      } catch (e) {
+        res.writeHead(500).end((e as Error).message);
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.servers.push(server as unknown as Server);
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}/${secret}`;
   }
 
   async stop(): Promise<void> {
