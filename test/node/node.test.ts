@@ -105,7 +105,7 @@ describe('the real node', () => {
       await nodeExec([
         'sh',
         '-c',
-        'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = mediamtx ] && echo ${p#/proc/}; done; true',
+        'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = mediamtx ] && echo $p | cut -d/ -f3; done; true',
       ])
     ).trim();
     const mounts = await nodeExec(['cat', `/proc/${pid}/mounts`]);
