@@ -50,7 +50,10 @@ export interface BuiltImage {
   uncompressedBytes: number;
 }
 
-const cacheDir = () => join(process.env.VSTREAM_CACHE ?? join(process.env.HOME ?? '/root', '.cache/vstream'), 'images');
+/** $VSTREAM_IMAGE_CACHE, else $VSTREAM_CACHE/images (default ~/.cache/vstream/images). */
+const cacheDir = () =>
+  process.env.VSTREAM_IMAGE_CACHE ??
+  join(process.env.VSTREAM_CACHE ?? join(process.env.HOME ?? '/root', '.cache/vstream'), 'images');
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const arch = () => ({ x64: 'amd64', arm64: 'arm64' })[process.arch as 'x64' | 'arm64'] ?? process.arch;
 // Fixed timestamps: the same inputs give the same layer digests (containerd then reuses what it has).

@@ -93,9 +93,8 @@ export function productionPackages(root: string): string[] {
     .sort();
 }
 
-/** The app layer: compiled code and production node_modules, under app/. */
-export function assembleApp(root: string, out: string): void {
-  const dist = join(root, 'dist');
+/** The app layer: compiled code (dist/, from `npm run build`) and production node_modules, under app/. */
+export function assembleApp(root: string, out: string, dist = join(root, 'dist')): void {
   if (!existsSync(join(dist, 'src/cli.js'))) throw new Error(`${dist}/src/cli.js is missing: run npm run build first`);
   const app = join(out, 'app');
   cpSync(join(dist, 'src'), join(app, 'src'), { recursive: true, filter: (s) => !s.endsWith('.ts') });
