@@ -52,8 +52,11 @@ export function inCidr(addr: string, cidr: string): boolean {
 }
 
 const CGROUP_FS = '/sys/fs/cgroup';
-/** Every mounted cgroup v1 hierarchy (cpu, memory, ..., the named systemd one). */
+/** cgroup v2 (one unified hierarchy, e.g. CI runners) or v1 (one per controller, as on these machines). */
+const unified = () => existsSync(join(CGROUP_FS, 'cgroup.controllers'));
+/** Every mounted cgroup hierarchy: '' for v2's single one; cpu, memory, ..., the named systemd one for v1. */
 function hierarchies(): string[] {
+  if (unified()) return [''];
   return readdirSync(CGROUP_FS).filter((h) => {
     try {
       return existsSync(join(CGROUP_FS, h, 'cgroup.procs'));
@@ -64,6 +67,14 @@ function hierarchies(): string[] {
 }
 
 export function createCgroupRoot(root: string): void {
+  if (unified()) {
+    // v2: controllers must be enabled for the subtree kubelet builds below the root.
+    const dir = join(CGROUP_FS, root);
+    mkdirSync(dir, { recursive: true });
+    const available = readFileSync(join(dir, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (available.length) writeFileSync(join(dir, 'cgroup.subtree_control'), available.map((c) => `+${c}`).join(' '));
+    return;
+  }
   for (const h of hierarchies()) {
     const dir = join(CGROUP_FS, h, root);
     mkdirSync(dir, { recursive: true });

@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../dev/tools.ts';
 import { assembleApp, IMAGE_CONFIG, LAYERS, productionPackages } from '../../scripts/image-rootfs.ts';
+import { IMAGE_REPOSITORY } from '../../src/version.ts';
 
 interface Instruction {
   op: string;
@@ -74,6 +75,15 @@ describe('the image: Dockerfile and dev/images.ts agree', () => {
     );
     const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
     for (const input of ['src', 'scripts', 'package.json', 'package-lock.json']) expect(ignored).not.toContain(input);
+  });
+
+  it('is released under the name the chart and the operator use, from the Dockerfile, for amd64 and arm64', () => {
+    const release = readFileSync(join(REPO_ROOT, '.github/workflows/release.yaml'), 'utf8');
+    expect(release).toContain(`IMAGE: ${IMAGE_REPOSITORY} `);
+    expect(release).toContain('platforms: linux/amd64,linux/arm64');
+    expect(release).toContain('sbom: true');
+    const values = readFileSync(join(REPO_ROOT, 'charts/vstream/values.yaml'), 'utf8');
+    expect(values).toContain(`repository: ${IMAGE_REPOSITORY}\n`);
   });
 
   it('puts the compiled code and the production dependencies in /app, and nothing else of the repository', () => {
