@@ -52,6 +52,8 @@ export interface Cluster {
   logsDir: string;
   /** Wall time from start() to ready, in ms. */
   startMs: number;
+  /** ms from start() at which each phase was done (node tier: apiserver, images, node Ready, ...). */
+  phases: Record<string, number>;
   /** Stops and starts kube-apiserver only (etcd keeps the data), as a restart of the API server would. */
   restartApiServer(): Promise<void>;
   /** The real node (node tier only). */
@@ -158,6 +160,7 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
       dir: '',
       logsDir: '',
       startMs: 0,
+      phases: {},
       restartApiServer: async () => {
         throw new Error('cannot restart the API server of an existing cluster');
       },
@@ -173,6 +176,10 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
   mkdirSync(logsDir, { recursive: true });
   mkdirSync(certDir, { recursive: true });
   const procs: Proc[] = [];
+  const phases: Record<string, number> = {};
+  const mark = (phase: string) => {
+    phases[phase] = Date.now() - started;
+  };
   const onNode = opts.tier === 'node';
   let agent: NodeAgent | undefined;
   let volumes: LocalVolumes | undefined;
@@ -199,24 +206,6 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
   }
   const launch = agent ? nodeLauncher(agent, logsDir) : localLauncher(logsDir);
 
-  // Inside the node's namespaces every port is ours: fixed ones, as on a kubeadm node.
-  const [etcdPort, peerPort, apiPort] = onNode
-    ? [2379, 2380, API_PORT]
-    : await Promise.all([freePort(), freePort(), freePort()]);
-  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
-  procs.push(
-    launch('etcd', [
-      `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-      '--unsafe-no-fsync=true',
-      '--quota-backend-bytes=4294967296',
-    ]),
-  );
-
   // Token auth instead of client certificates: Node can make RSA keys but not X.509 certificates, and the
   // API server generates its own serving certificate in --cert-dir.
   const token = randomBytes(24).toString('hex');
@@ -235,11 +224,65 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
     ].join('\n'),
     { mode: 0o600 },
   );
+  const kubeconfigFor = (file: string, server: string, userToken: string) => {
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'vstream-local', cluster: { server, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'admin', user: { token: userToken } }],
+        contexts: [{ name: 'vstream-local', context: { cluster: 'vstream-local', user: 'admin' } }],
+        'current-context': 'vstream-local',
+      }),
+      { mode: 0o600 },
+    );
+    return file;
+  };
+
+  // Inside the node's namespaces every port is ours: fixed ones, as on a kubeadm node.
+  const [etcdPort, peerPort, apiPort] = onNode
+    ? [2379, 2380, API_PORT]
+    : await Promise.all([freePort(), freePort(), freePort()]);
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  procs.push(
+    launch('etcd', [
+      `--data-dir=${join(dir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+      '--unsafe-no-fsync=true',
+      '--quota-backend-bytes=4294967296',
+    ]),
+  );
+
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(join(certDir, 'sa.key'), sa.privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 });
   writeFileSync(join(certDir, 'sa.pub'), sa.publicKey.export({ type: 'spki', format: 'pem' }));
   // The URL components inside the cluster use, and the one the host uses (a forward into the node's namespace).
   const inside = `https://127.0.0.1:${apiPort}`;
+  let nodeOpts: NodeOpts | undefined;
+  let runtime: Promise<ReturnType<typeof writeNodeConfigs>> | undefined;
+  if (agent) {
+    nodeOpts = {
+      dir,
+      logsDir,
+      kubeconfigs: {
+        kubelet: kubeconfigFor(join(dir, 'kubeconfig.kubelet'), inside, nodeTokens.kubelet),
+        proxy: kubeconfigFor(join(dir, 'kubeconfig.proxy'), inside, nodeTokens.proxy),
+        // CoreDNS runs as a node component here, with the admin credential (no pod, no ServiceAccount).
+        dns: kubeconfigFor(join(dir, 'kubeconfig.internal'), inside, token),
+      },
+      procs,
+      timeoutMs,
+      mark,
+    };
+    // containerd and the images need no API server: they get ready while the control plane boots.
+    runtime = startRuntime(agent, launch, nodeOpts);
+    runtime.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+  }
   const apiArgs = [
     `--etcd-servers=${etcdUrl}`,
     `--cert-dir=${certDir}`,
@@ -271,21 +314,6 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
   let apiserver = launch('kube-apiserver', apiArgs);
   procs.push(apiserver);
 
-  const kubeconfigFor = (file: string, server: string, userToken: string) => {
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'vstream-local', cluster: { server, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'admin', user: { token: userToken } }],
-        contexts: [{ name: 'vstream-local', context: { cluster: 'vstream-local', user: 'admin' } }],
-        'current-context': 'vstream-local',
-      }),
-      { mode: 0o600 },
-    );
-    return file;
-  };
   let server = inside;
   try {
     if (agent) server = `https://127.0.0.1:${await agent.forward('127.0.0.1', apiPort)}`;
@@ -301,18 +329,14 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
 
   try {
     await waitFor('kube-apiserver /readyz', ready, procs, logsDir, timeoutMs);
+    mark('apiserver');
     if (opts.tier !== 'fast') await startControllers(launch, internalKubeconfig, certDir, procs);
     if (opts.tier === 'full') await startKwok(launch, kubeconfig, server, token, procs, logsDir, timeoutMs);
-    if (agent) {
-      const kubeconfigs = {
-        kubelet: kubeconfigFor(join(dir, 'kubeconfig.kubelet'), inside, nodeTokens.kubelet),
-        proxy: kubeconfigFor(join(dir, 'kubeconfig.proxy'), inside, nodeTokens.proxy),
-        // CoreDNS runs as a node component here, with the admin credential (no pod, no ServiceAccount).
-        dns: internalKubeconfig,
-      };
-      await startNode(agent, launch, { dir, logsDir, kubeconfigs, server, token, procs, timeoutMs });
+    if (agent && runtime && nodeOpts) {
+      await startKubelet(launch, await runtime, { ...nodeOpts, server, token });
       volumes = new LocalVolumes(kubeconfig, join(dir, 'volumes'));
       await volumes.start();
+      mark('storage');
     }
     await waitFor(
       'default ServiceAccount (controller-manager)',
@@ -323,6 +347,8 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
       logsDir,
       timeoutMs,
     );
+    mark('ready');
+    writeFileSync(join(logsDir, 'startup.json'), JSON.stringify(phases));
   } catch (e) {
     await stop();
     throw e;
@@ -344,6 +370,7 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
     dir,
     logsDir,
     startMs: Date.now() - started,
+    phases,
     async restartApiServer() {
       await kill(apiserver);
       procs.splice(procs.indexOf(apiserver), 1);
@@ -442,20 +469,20 @@ async function startKwok(
   );
 }
 
-/** containerd (with the images built here), kubelet, kube-proxy and CoreDNS, inside the node's namespaces. */
-async function startNode(
-  agent: NodeAgent,
-  launch: Launch,
-  o: {
-    dir: string;
-    logsDir: string;
-    kubeconfigs: { kubelet: string; proxy: string; dns: string };
-    server: string;
-    token: string;
-    procs: Proc[];
-    timeoutMs: number;
-  },
-) {
+interface NodeOpts {
+  dir: string;
+  logsDir: string;
+  kubeconfigs: { kubelet: string; proxy: string; dns: string };
+  procs: Proc[];
+  timeoutMs: number;
+  mark: (phase: string) => void;
+}
+
+/**
+ * containerd with every image the node needs imported (nothing can be pulled: the pause image, pinned as the sandbox
+ * image, and the images tests run are built here). Needs no API server, so it runs while the control plane boots.
+ */
+async function startRuntime(agent: NodeAgent, launch: Launch, o: NodeOpts) {
   const cfg = writeNodeConfigs({
     dir: o.dir,
     logsDir: o.logsDir,
@@ -471,8 +498,20 @@ async function startNode(
     o.logsDir,
     o.timeoutMs,
   );
-  // Nothing can be pulled: the pause image (pinned as the sandbox image) and the images tests run are built here.
-  await importImages(await nodeImages(), (tar) => agent.execOk([...ctr, '-n', 'k8s.io', 'images', 'import', tar]));
+  o.mark('containerd');
+  const images = await nodeImages();
+  o.mark('images built');
+  await importImages(images, (tar) => agent.execOk([...ctr, '-n', 'k8s.io', 'images', 'import', tar]));
+  o.mark('images imported');
+  return cfg;
+}
+
+/** kubelet, kube-proxy and CoreDNS, once the API server answers; returns when the node is Ready. */
+async function startKubelet(
+  launch: Launch,
+  cfg: ReturnType<typeof writeNodeConfigs>,
+  o: NodeOpts & { server: string; token: string },
+) {
   o.procs.push(
     launch('kubelet', [
       `--config=${cfg.kubelet}`,
@@ -494,6 +533,7 @@ async function startNode(
     o.logsDir,
     o.timeoutMs,
   );
+  o.mark('node Ready');
 }
 
 function postJson(url: string, token: string, body: unknown): Promise<void> {

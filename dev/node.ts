@@ -230,7 +230,8 @@ export function writeNodeConfigs(opts: {
   writeFileSync(
     containerd,
     `version = 3
-root = ${toml(join(dir, 'containerd'))}
+# On the node's private /var (tmpfs): images unpack in ~2 s instead of 3-10 s on this disk, and vanish with it.
+root = "/var/lib/containerd"
 state = "/run/containerd"
 [grpc]
   address = ${toml(containerdSock)}
