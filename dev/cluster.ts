@@ -19,8 +19,7 @@ import {
   API_PORT,
   NODE_IP,
   NODE_NAME,
-  type NodeAgent,
-  NodeAgent as NodeAgentImpl,
+  NodeAgent,
   type NodeProc,
   nodePath,
   SERVICE_CIDR,
@@ -40,6 +39,8 @@ export interface NodeAccess {
   exec(argv: string[]): Promise<{ code: number | null; out: string }>;
   /** URL of the same two, for other processes (dev/node.ts remoteForward/remoteExec). */
   control: string;
+  /** The node's cgroup (under every hierarchy), removed when the tier stops. */
+  cgroupRoot: string;
 }
 
 export interface Cluster {
@@ -199,7 +200,7 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
   process.once('exit', onExit);
 
   try {
-    if (onNode) agent = await NodeAgentImpl.start(dir, logsDir);
+    if (onNode) agent = await NodeAgent.start(dir, logsDir);
   } catch (e) {
     await stop();
     throw e;
@@ -361,6 +362,7 @@ export async function startCluster(opts: { tier: Tier; dir?: string; timeoutMs?:
     forward: (host, port) => agent.forward(host, port),
     exec: (argv) => agent.exec(argv),
     control,
+    cgroupRoot: agent.cgroupRoot,
   };
   return {
     tier: opts.tier,

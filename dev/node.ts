@@ -4,7 +4,7 @@
 // any Service, NodePort or pod a test asks for, through listening sockets on 127.0.0.1 that the agent serves.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -358,14 +358,4 @@ state = "/run/containerd"
 export function nodePath(): string {
   const dirs = (['containerd-shim-runc-v2', 'runc'] as Tool[]).map((t) => toolPath(t).replace(/\/[^/]+$/, ''));
   return [...dirs, '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':');
-}
-
-export function nodeToolsPresent(): boolean {
-  try {
-    for (const t of ['kubelet', 'kube-proxy', 'containerd', 'runc', 'pause', 'coredns'] as Tool[]) toolPath(t);
-    cniBinDir();
-    return existsSync('/usr/bin/unshare') || existsSync('/bin/unshare');
-  } catch {
-    return false;
-  }
 }
