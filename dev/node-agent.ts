@@ -158,16 +158,20 @@ function setUp(cfg: AgentConfig) {
 }
 
 function main() {
-  const send = (e: AgentEvent) => process.send?.(e);
+  // After the harness is gone, process.send would emit an 'error' that kills us half-way through the clean-up.
+  const send = (e: AgentEvent) => {
+    if (process.connected) process.send?.(e);
+  };
   const cfg = JSON.parse(process.argv[2]!) as AgentConfig;
   const children = new Map<string, ChildProcess>();
   const servers: Server[] = [];
   const sockets = new Set<Socket>();
   let stopping = false;
 
-  const shutdown = async () => {
+  const shutdown = async (why: string) => {
     if (stopping) return;
     stopping = true;
+    console.error(`[node-agent] shutting down: ${why}`);
     for (const s of servers) s.close();
     for (const s of sockets) s.destroy();
     for (const c of children.values()) c.kill('SIGTERM');
@@ -182,7 +186,8 @@ function main() {
     }
     const cgDeadline = Date.now() + 10_000;
     while (cgroupHasTasks(cfg.cgroupRoot) && Date.now() < cgDeadline) await sleep(50);
-    removeCgroupRoot(cfg.cgroupRoot);
+    const clean = removeCgroupRoot(cfg.cgroupRoot);
+    console.error(`[node-agent] stopped; cgroups ${clean ? 'removed' : 'NOT all removed'}`);
     send({ ev: 'stopped' });
     process.exit(0);
   };
@@ -196,8 +201,8 @@ function main() {
     process.exit(1);
   }
 
-  process.on('disconnect', () => void shutdown());
-  process.on('SIGTERM', () => void shutdown());
+  process.on('disconnect', () => void shutdown('the harness is gone (IPC channel closed)'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('message', (m: AgentRequest, handle?: unknown) => {
     if (stopping) return;
     switch (m.op) {
@@ -256,7 +261,7 @@ function main() {
         break;
       }
       case 'shutdown':
-        void shutdown();
+        void shutdown('asked to');
         break;
     }
   });

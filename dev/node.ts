@@ -4,7 +4,7 @@
 // any Service, NodePort or pod a test asks for, through listening sockets on 127.0.0.1 that the agent serves.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -77,7 +77,8 @@ export class NodeAgent {
       binds: { '/var/lib/kubelet': join(dir, 'kubelet'), '/var/log/pods': join(logsDir, 'pods') },
       allow: ['127.0.0.0/8', `${NODE_IP}/32`, CLUSTER_CIDR, SERVICE_CIDR],
     };
-    const log = createWriteStream(join(logsDir, 'node-agent.log'), { flags: 'a' });
+    // The agent writes its log itself: it must outlive this process (it cleans up when we die).
+    const log = openSync(join(logsDir, 'node-agent.log'), 'a');
     const child = spawn(
       'unshare',
       [
@@ -96,10 +97,9 @@ export class NodeAgent {
         join(REPO_ROOT, 'dev/node-agent.ts'),
         JSON.stringify(cfg),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
+      { stdio: ['ignore', log, log, 'ipc'] },
     );
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
+    closeSync(log);
     const agent = new NodeAgent(child, cgroupRoot);
     const first = await new Promise<AgentEvent | { ev: 'gone'; code: number | null }>((resolve) => {
       child.once('message', resolve);
