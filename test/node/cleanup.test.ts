@@ -2,7 +2,7 @@
 // its processes, mounts and iptables rules live in namespaces that die with the agent, and the agent, seeing its
 // parent gone, removes the node's cgroups before it exits.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../dev/tools.ts';
@@ -46,10 +46,13 @@ describe('a real node whose starter is SIGKILLed', () => {
     await waitUntil('node processes gone', async () => processesMentioning(dir).length === 0, 60_000, 250);
     await waitUntil(
       'node cgroups removed',
-      async () => readdirSync('/sys/fs/cgroup').every((h) => !existsSync(join('/sys/fs/cgroup', h, cgroupRoot))),
+      async () =>
+        !existsSync(join('/sys/fs/cgroup', cgroupRoot)) && // v2
+        readdirSync('/sys/fs/cgroup').every((h) => !existsSync(join('/sys/fs/cgroup', h, cgroupRoot))), // v1
       30_000,
       250,
     );
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(dir);
+    rmSync(dir, { recursive: true, force: true }); // files only: what the dead starter would have removed
   }, 120_000);
 });
