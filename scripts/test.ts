@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { useExistingCluster } from '../dev/cluster.ts';
 import { ensureSystemPackages } from './system-deps.ts';
 
 function step(title: string, cmd: string, args: string[]): void {
@@ -25,13 +26,17 @@ step('lint and format', 'biome', ['check', '.']);
 step('type-check', 'tsc', ['-p', 'tsconfig.json']);
 ensureSystemPackages();
 step('build local control plane, real-node tools and MediaMTX (cached)', 'bash', ['tools/build.sh']);
-// The node project runs a real kubelet and containerd in namespaces of their own: that takes root. Elsewhere it is
-// left out, loudly, and everything else runs.
+// The node project runs a real kubelet and containerd in namespaces of their own: that takes root, and it brings its
+// own cluster. Without root, or against an existing cluster, it is left out, loudly, and everything else runs.
 const projects: string[] = [];
-if (process.getuid?.() !== 0 && !extra.some((a) => a.startsWith('--project'))) {
-  console.log(
-    '\n== skipping the node project (real kubelet + containerd): it needs root for namespaces, mounts, cgroups',
-  );
+const why =
+  process.getuid?.() !== 0
+    ? 'it needs root for namespaces, mounts, cgroups'
+    : useExistingCluster()
+      ? 'it brings its own cluster (VSTREAM_USE_EXISTING_CLUSTER is set)'
+      : '';
+if (why && !extra.some((a) => a.startsWith('--project'))) {
+  console.log(`\n== skipping the node project (real kubelet + containerd): ${why}`);
   projects.push('--project', 'unit', '--project', 'integration', '--project', 'e2e');
 }
 const report = join(mkdtempSync(join(tmpdir(), 'vstream-test-')), 'vitest.json');
