@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // unit: pure code, no processes. integration/e2e: a real control plane started once per run by the global setup.
+// node: the real-node tier (kubelet, containerd, images built here) with the chart installed; its own tests, then the
+// end-to-end suite again, this time against real pods.
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -23,6 +25,16 @@ export default defineConfig({
           globalSetup: ['test/setup/cluster.ts'],
           testTimeout: 240_000,
           hookTimeout: 240_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'node',
+          include: ['test/node/**/*.test.ts', 'test/e2e/stream.test.ts'],
+          globalSetup: ['test/setup/cluster.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 600_000,
           fileParallelism: false,
         },
       },

@@ -14,7 +14,15 @@ export type Tool =
   | 'kwok'
   | 'helm'
   | 'mediamtx'
-  | 'authload';
+  | 'authload'
+  | 'kubelet'
+  | 'kube-proxy'
+  | 'containerd'
+  | 'containerd-shim-runc-v2'
+  | 'ctr'
+  | 'runc'
+  | 'pause'
+  | 'coredns';
 const FAMILY: Record<Tool, string> = {
   'kube-apiserver': 'kube',
   'kube-controller-manager': 'kube',
@@ -24,6 +32,14 @@ const FAMILY: Record<Tool, string> = {
   helm: 'helm',
   mediamtx: 'mediamtx',
   authload: 'authload',
+  kubelet: 'node',
+  'kube-proxy': 'node',
+  containerd: 'containerd',
+  'containerd-shim-runc-v2': 'containerd',
+  ctr: 'containerd',
+  runc: 'runc',
+  pause: 'pause',
+  coredns: 'coredns',
 };
 
 let cacheDirs: Record<string, string> | undefined;
@@ -51,6 +67,24 @@ export function toolPath(tool: Tool): string {
     );
   }
   return found;
+}
+
+/** The directory holding the CNI plugins (bridge, host-local, loopback, portmap). */
+export function cniBinDir(): string {
+  const dir = process.env.VSTREAM_CNI_BIN_DIR ?? familyDirs().cni!;
+  if (!existsSync(join(dir, 'bridge')))
+    throw new Error(`CNI plugins not found in ${dir}. Build them with: bash tools/build.sh cni`);
+  return dir;
+}
+
+/** Module directory of a Go module pinned by tools/<family>/go.mod (from the module cache; downloads if missing). */
+export function goModuleDir(family: string, module: string): string {
+  const out = execFileSync('go', ['mod', 'download', '-json', module], {
+    cwd: join(REPO_ROOT, 'tools', family),
+    encoding: 'utf8',
+    env: { ...process.env, GOFLAGS: '-mod=readonly', GOTOOLCHAIN: 'local' },
+  });
+  return (JSON.parse(out) as { Dir: string }).Dir;
 }
 
 export function kwokStages(): string {

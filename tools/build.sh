@@ -2,7 +2,9 @@
 # Builds the local control plane (and MediaMTX) from Go modules into a version-keyed cache
 # outside the repo, building only what is missing.
 #
-#   tools/build.sh [--paths] [family ...]     families: kube etcd kwok helm mediamtx authload (default: all)
+#   tools/build.sh [--paths] [family ...]     families: kube etcd kwok helm mediamtx authload
+#                                             node containerd runc cni pause coredns (the real-node tier)
+#                                             (default: all)
 #
 # Prints one "family=<dir>" line per family at the end (the harness reads these).
 # --paths prints those lines without building anything.
@@ -18,11 +20,11 @@ families=()
 for a in "$@"; do
   case $a in
     --paths) paths_only=1 ;;
-    kube|etcd|kwok|helm|mediamtx|authload) families+=("$a") ;;
+    kube|etcd|kwok|helm|mediamtx|authload|node|containerd|runc|cni|pause|coredns) families+=("$a") ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
-[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx authload)
+[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx authload node containerd runc cni pause coredns)
 
 gover=$(go env GOVERSION)
 modversion() { # family module -> pinned version from go.mod
@@ -31,13 +33,22 @@ modversion() { # family module -> pinned version from go.mod
     const r = m.Require.find((x) => x.Path === process.argv[1]);
     console.log(r ? r.Version : "");' "$2"
 }
+moddir() { # family -> its Go module directory (kubelet and kube-proxy come from the control plane's k8s module)
+  case $1 in node) echo "$here/kube" ;; *) echo "$here/$1" ;; esac
+}
 key() { # family -> short hash of everything that determines its binaries
-  { echo "$gover"; declare -f "build_$1"; cat "$here/$1"/go.mod "$here/$1"/go.sum "$here/$1"/*.go "$here/$1"/hlsjs-version 2>/dev/null; } |
+  local m; m=$(moddir "$1")
+  { echo "$gover"; declare -f "build_$1"; case $1 in kube|node) declare -f kube_ldflags ;; esac; cat "$m"/go.mod "$m"/go.sum "$m"/*.go "$m"/hlsjs-version 2>/dev/null; } |
     sha256sum | cut -c1-12
 }
 version_of() {
   case $1 in
-    kube) modversion kube k8s.io/kubernetes ;;
+    kube|node) modversion kube k8s.io/kubernetes ;;
+    containerd) modversion containerd github.com/containerd/containerd/v2 ;;
+    runc) modversion runc github.com/opencontainers/runc ;;
+    cni) modversion cni github.com/containernetworking/plugins ;;
+    coredns) modversion coredns github.com/coredns/coredns ;;
+    pause) sed -n 's/^const version = "\(.*\)"/v\1/p' "$here/pause/main.go" ;;
     etcd) modversion etcd go.etcd.io/etcd/server/v3 ;;
     kwok) modversion kwok sigs.k8s.io/kwok ;;
     helm) modversion helm helm.sh/helm/v3 ;;
@@ -47,7 +58,7 @@ version_of() {
 }
 dir_of() { echo "$cache/bin/$1-$(version_of "$1")-$(key "$1")"; }
 
-build_kube() { # $1 = out dir
+kube_ldflags() {
   local v; v=$(version_of kube)
   local minor=${v#v1.}; minor=${minor%%.*}
   local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -57,8 +68,42 @@ build_kube() { # $1 = out dir
     ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
     ld+=" -X $pkg.gitCommit=0000000000000000000000000000000000000000 -X $pkg.buildDate=$date"
   done
-  (cd "$here/kube" && go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" -o "$1/" \
+  echo "$ld"
+}
+build_kube() { # $1 = out dir
+  (cd "$here/kube" && go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$(kube_ldflags)" -o "$1/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
+}
+# The real-node tier: kubelet and kube-proxy (same module, same flags), containerd, runc, CNI plugins, pause.
+build_node() {
+  (cd "$here/kube" && go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$(kube_ldflags)" -o "$1/" \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
+}
+build_containerd() {
+  local v; v=$(version_of containerd)
+  local p=github.com/containerd/containerd/v2
+  (cd "$here/containerd" && go build -trimpath -tags "no_btrfs no_devmapper no_zfs" \
+    -ldflags "-s -w -X $p/version.Version=$v -X $p/version.Revision=$v" -o "$1/" \
+    $p/cmd/containerd $p/cmd/containerd-shim-runc-v2 $p/cmd/ctr)
+}
+build_runc() {
+  # cgo + seccomp (Debian's libseccomp-dev, pkg-config): without it RuntimeDefault seccomp profiles cannot apply.
+  # upstream's default tags minus libpathrs (a Rust library Debian 12 does not ship; runc falls back to pathrs-lite).
+  local v; v=$(version_of runc)
+  (cd "$here/runc" && CGO_ENABLED=1 go build -trimpath -buildmode=pie -tags "seccomp urfave_cli_no_docs" \
+    -ldflags "-s -w -X main.version=${v#v}" -o "$1/runc" github.com/opencontainers/runc)
+}
+build_cni() {
+  local p=github.com/containernetworking/plugins/plugins v; v=$(version_of cni)
+  (cd "$here/cni" && go build -trimpath -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$v" \
+    -o "$1/" $p/main/bridge $p/main/loopback $p/ipam/host-local $p/meta/portmap)
+}
+build_coredns() { # the cluster DNS of the real-node tier, with only the plugins it uses (tools/coredns/main.go)
+  local v; v=$(version_of coredns)
+  (cd "$here/coredns" && go build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$v" -o "$1/coredns" .)
+}
+build_pause() { # ours, stdlib only: the pod sandbox image's process and the node namespaces' init
+  (cd "$here/pause" && go build -trimpath -ldflags "-s -w" -o "$1/pause" .)
 }
 build_etcd() {
   local v; v=$(version_of etcd)

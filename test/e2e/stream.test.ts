@@ -1,7 +1,8 @@
 // End to end: a LiveStream on a real API server becomes a real MediaMTX with the real sidecar, ffmpeg publishes with
-// the token from the Secret, and an HLS client plays with a viewer JWT. On this machine the local pod runner runs the
-// pods and the test runs the controller; against a real cluster (VSTREAM_USE_EXISTING_CLUSTER=true, e.g. kind with
-// the chart installed by test/e2e/kind/run.sh) the installed controller and real pods do, reached by port-forwards.
+// the token from the Secret, and an HLS client plays with a viewer JWT. In the e2e project the local pod runner runs
+// the pods and the test runs the controller; in the node project (the real-node tier, chart installed by the global
+// setup) and against a real cluster (VSTREAM_USE_EXISTING_CLUSTER=true, e.g. kind with the chart installed by
+// test/e2e/kind/run.sh) the installed controller and real pods do, reached by port-forwards through the API server.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,8 @@ let ctl: Awaited<ReturnType<typeof runController>> | undefined;
 let signingKey: CryptoKey;
 const publishers: Publisher[] = [];
 
-const existing = inject('clusterTier') === 'existing';
+/** Real pods and the chart's controller (node tier, or an existing cluster), not the local pod runner. */
+const existing = ['existing', 'node'].includes(inject('clusterTier'));
 
 beforeAll(async () => {
   await installCrd(kube);

@@ -106,6 +106,11 @@ export class ClusterHost implements StreamHost {
       const server = createServer((socket) => {
         void this.forward
           .portForward(ns, pod.metadata.name, [t.containerPort], socket, null, socket)
+          .then((ws) => {
+            // client-node writes the pod's bytes to the socket but never ends it: when the pod side closes the
+            // connection (kubelet closes the WebSocket), close ours, or a client never learns it was cut off.
+            (ws as unknown as { on(e: 'close', f: () => void): void }).on('close', () => socket.destroy());
+          })
           .catch(() => socket.destroy());
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -1,0 +1,3 @@
+module vstream.invalid/tools/pause
+
+go 1.26.0
