@@ -32,6 +32,8 @@ export interface ControllerOptions {
   /** 'cluster' (Service DNS), 'off', or a function (the local pod runner's port map). */
   probe?: 'cluster' | 'off' | ApiLocator;
   log?: Logger;
+  /** Where NodePort streams are reached from outside the cluster (a node's public IP or DNS name). */
+  nodeAddress?: string;
   /** Informers older than this without a successful list/watch fail /livez. */
   watchdogMs?: number;
 }
@@ -164,6 +166,7 @@ export async function runController(opts: ControllerOptions) {
     sidecarImage: opts.sidecarImage,
     ...(locate ? { locateApi: locate, onRunning: (key: string) => liveQueue.ensure(key) } : {}),
     requeue: (key: string) => queue.add(key),
+    ...(opts.nodeAddress ? { nodeAddress: opts.nodeAddress } : {}),
     ...(opts.liveResyncMs ? { liveResyncMs: opts.liveResyncMs } : {}),
   });
 
