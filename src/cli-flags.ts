@@ -64,7 +64,9 @@ export function baseUrl(flag: string, value: string): string {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
     return u.toString().replace(/\/$/, '');
   } catch {
-    throw new FlagError(`--${flag} must be cluster, off or an http(s) URL, got "${value}"`);
+    throw new FlagError(
+      `--${flag} must be ${flag === 'probe' ? 'cluster, off or ' : ''}an http(s) URL, got "${value}"`,
+    );
   }
 }
 

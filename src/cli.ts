@@ -50,7 +50,8 @@ const HELPS: Record<string, string> = {
   auth: `Usage: vstream auth --config FILE [options]
   --config FILE            auth.json rendered by the operator (mounted from the stream's ConfigMap)
   --listen HOST:PORT       hook address MediaMTX calls (default 127.0.0.1:9000)
-  --ops-listen HOST:PORT   /metrics, /healthz, /readyz (default 0.0.0.0:9091)`,
+  --ops-listen HOST:PORT   /metrics, /healthz, /readyz (default 0.0.0.0:9091)
+  --mediamtx-api URL       MediaMTX's control API, asked who holds the stream (default http://127.0.0.1:9997)`,
   'token viewer': `Usage: vstream token viewer (--stream NS/NAME | --path PATH --issuer URL) --key FILE [options]
   --stream NS/NAME         read path, issuer and audience from the LiveStream
   --path PATH              the MediaMTX path (when not using --stream)
@@ -157,15 +158,18 @@ async function main(argv: string[]) {
       return;
     }
     case 'auth': {
-      const v = parse({ config: s, listen: s, 'ops-listen': s });
+      const v = parse({ config: s, listen: s, 'ops-listen': s, 'mediamtx-api': s });
       if (!v.config) usage('auth', 2);
       const listen = v.listen === undefined ? undefined : hostPort('listen', v.listen, '');
       const opsListen = v['ops-listen'] === undefined ? undefined : hostPort('ops-listen', v['ops-listen'], '');
+      const mediamtxApi =
+        v['mediamtx-api'] === undefined ? undefined : baseUrl('mediamtx-api', String(v['mediamtx-api']));
       const { runAuth } = await import('./auth/main.ts');
       const a = await runAuth({
         config: String(v.config),
         ...(listen ? { listen } : {}),
         ...(opsListen ? { opsListen } : {}),
+        ...(mediamtxApi ? { mediamtxApi } : {}),
       });
       for (const sig of ['SIGTERM', 'SIGINT'] as const)
         process.once(sig, () => void a.close().then(() => process.exit(0)));

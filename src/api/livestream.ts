@@ -51,11 +51,6 @@ const Ingest = Struct(
       'Secret key holding the publish token(s), one per line; every listed token is accepted so a token can be rotated without cutting off a live streamer. When absent the operator generates the Secret <name>-publish once and never replaces it.',
       'token',
     ),
-    offlineSlate: Type.Boolean({
-      description:
-        'Keep the stream playable while no publisher is connected: viewers get a black, silent H264 + AAC stream instead of an error, stay connected through a streamer’s reconnect, and see the publisher again when it is back (MediaMTX alwaysAvailable). The publisher must send H264 video and AAC audio.',
-      default: false,
-    }),
   },
   { description: 'How streamers publish to this stream.', additionalProperties: false, default: {} },
 );
@@ -473,7 +468,7 @@ type Defaulted<T> = T extends (infer U)[]
 /** The fields that always have a value after defaulting; optional ones stay optional. */
 export type ResolvedSpec = Omit<LiveStreamSpec, 'path'> & {
   path: string;
-  ingest: Required<Pick<LiveStreamSpec, 'ingest'>>['ingest'] & { protocols: IngestProtocol[]; offlineSlate: boolean };
+  ingest: Required<Pick<LiveStreamSpec, 'ingest'>>['ingest'] & { protocols: IngestProtocol[] };
   playback: Omit<NonNullable<LiveStreamSpec['playback']>, 'protocols' | 'access' | 'allowedOrigins'> & {
     protocols: PlaybackProtocol[];
     access: 'public' | 'jwt';

@@ -115,7 +115,26 @@ export async function runController(opts: ControllerOptions) {
     pvcs: inf('persistentvolumeclaims', '/api/v1/persistentvolumeclaims'),
     ownedSecrets: inf<SecretInfo>('secrets', '/api/v1/secrets', { transform: secretInfo }),
   };
-  const informers = Object.values(caches) as unknown as Informer[];
+  // Certificates streams reference (spec.tls.secretRef) are watched, metadata only, so a renewal or a broken
+  // Secret reaches status at once instead of at the next hourly look. kubernetes.io/tls is what cert-manager writes.
+  const tlsSecrets = new Informer<SecretInfo>(
+    kube,
+    {
+      name: 'tls-secrets',
+      path: '/api/v1/secrets',
+      fieldSelector: 'type=kubernetes.io/tls',
+      transform: (o) => ({
+        metadata: {
+          name: o.metadata.name,
+          namespace: o.metadata.namespace,
+          resourceVersion: o.metadata.resourceVersion,
+        },
+        keys: [],
+      }),
+    },
+    log,
+  );
+  const informers = [...(Object.values(caches) as unknown as Informer[]), tlsSecrets as unknown as Informer];
 
   const queue = new WorkQueue({
     name: 'livestream',
@@ -159,6 +178,15 @@ export async function runController(opts: ControllerOptions) {
       if (stream && obj.metadata.namespace) queue.addAfter(`${obj.metadata.namespace}/${stream}`, CHILD_EVENT_DELAY_MS);
     });
   }
+
+  tlsSecrets.on((_type, secret) => {
+    for (const ls of caches.streams.list())
+      if (
+        ls.metadata.namespace === secret.metadata.namespace &&
+        (ls as LiveStream).spec?.tls?.secretRef?.name === secret.metadata.name
+      )
+        queue.addAfter(keyOf(ls), CHILD_EVENT_DELAY_MS);
+  });
 
   const locate: ApiLocator | undefined =
     opts.probe === 'off' ? undefined : typeof opts.probe === 'function' ? opts.probe : inClusterLocator;

@@ -66,7 +66,12 @@ export interface ReconcilerOptions {
   requeue?: (key: string) => void;
   /** Where NodePort streams are reached from outside the cluster (--node-address): a node's public IP or name. */
   nodeAddress?: string;
+  /** How long a stream whose publisher dropped still counts as live (a reconnect within it is not an outage). */
+  liveGraceMs?: number;
 }
+
+/** A streamer's reconnect after a network blip takes seconds: within this the stream is still live. */
+export const LIVE_GRACE_MS = 10_000;
 
 /** A TLS certificate is looked at again at least this often (renewals by cert-manager are not watched). */
 const CERTIFICATE_RECHECK_MS = 60 * 60_000;
@@ -103,6 +108,8 @@ export class Reconciler {
   private readonly appliedVersions = new Map<string, string>();
   private readonly observations = new Map<string, SpecObservation>();
   private readonly liveState = new Map<string, ProbeResult>();
+  /** When each stream's publisher was last seen online (for the grace period after it drops). */
+  private readonly lastOnline = new Map<string, number>();
   /** Streams with a disruptive change waiting for their sessions to end. */
   private readonly held = new Set<string>();
   private readonly statusChain = new Map<string, Promise<void>>();
@@ -142,6 +149,7 @@ export class Reconciler {
     this.apiTokens.delete(key);
     this.observations.delete(key);
     this.liveState.delete(key);
+    this.lastOnline.delete(key);
     this.held.delete(key);
     this.writtenStreams.forget(key);
   }
@@ -280,15 +288,34 @@ export class Reconciler {
       this.liveState.delete(key);
       return undefined;
     }
-    const probe = await this.probe(ls, observation.spec.path);
+    let probe = await this.probe(ls, observation.spec.path);
     const before = this.liveState.get(key);
+    const now = Date.now();
+    const grace = this.opts.liveGraceMs ?? LIVE_GRACE_MS;
+    const seen = this.lastOnline.get(key);
+    let next = probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000;
+    if (probe?.online) this.lastOnline.set(key, now);
+    else if (probe && seen !== undefined && now - seen < grace) {
+      // Dropped moments ago: still live (and held changes still wait) while the streamer reconnects.
+      const since = before?.reconnectingSince ?? new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      probe = {
+        ...probe,
+        online: true,
+        reconnectingSince: since,
+        ...(before?.publisher ? { publisher: before.publisher } : {}),
+      };
+      next = Math.min(next, grace - (now - seen) + 50);
+    } else if (probe) this.lastOnline.delete(key);
     if (probe) this.liveState.set(key, probe);
     else this.liveState.delete(key);
-    const changed = before?.online !== probe?.online || before?.readers !== probe?.readers;
+    const changed =
+      before?.online !== probe?.online ||
+      before?.readers !== probe?.readers ||
+      before?.reconnectingSince !== probe?.reconnectingSince;
     if (changed) await this.writeStatus(key, observation);
     // A change held for connected sessions goes ahead in a spec pass once they are gone.
     if (changed && this.held.has(key)) this.opts.requeue?.(key);
-    return { requeueAfterMs: probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000 };
+    return { requeueAfterMs: next };
   }
 
   /**

@@ -31,7 +31,7 @@ export interface Observed {
   /** spec.tls: when the certificate expires (it was valid when checked). */
   certificateValidTo?: string;
   /** From MediaMTX's control API; undefined when it could not be asked. */
-  probe?: { online: boolean; readers: number };
+  probe?: { online: boolean; readers: number; reconnectingSince?: string };
 }
 
 /** Where the stream is reached from, for a status: the same answer the renderer used for WebRTC's candidates. */
@@ -169,9 +169,16 @@ export function desiredStatus(
             reason: R.ProbeFailed,
             message: 'The MediaMTX control API was not reachable.',
           }
-        : live
-          ? { type: T.Live, status: 'True', reason: R.PublisherOnline, message: 'A publisher is streaming.' }
-          : { type: T.Live, status: 'False', reason: R.NoPublisher, message: 'No publisher is streaming.' },
+        : live && o.probe.reconnectingSince
+          ? {
+              type: T.Live,
+              status: 'True',
+              reason: R.PublisherReconnecting,
+              message: `The publisher dropped at ${o.probe.reconnectingSince}; the stream counts as live for a few seconds while it reconnects.`,
+            }
+          : live
+            ? { type: T.Live, status: 'True', reason: R.PublisherOnline, message: 'A publisher is streaming.' }
+            : { type: T.Live, status: 'False', reason: R.NoPublisher, message: 'No publisher is streaming.' },
     o.configPending
       ? { type: T.ConfigApplied, status: 'False', ...o.configPending }
       : {

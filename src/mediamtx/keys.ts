@@ -57,8 +57,6 @@ export const GLOBAL_KEYS: Record<string, string> = {
 export const PATH_KEYS: Record<string, string> = {
   source: '1.0.0',
   overridePublisher: '1.0.0',
-  alwaysAvailable: '1.16.0',
-  alwaysAvailableTracks: '1.16.0',
   record: '1.1.0',
   recordPath: '1.2.0',
   recordFormat: '1.2.0',

@@ -91,9 +91,6 @@ const recorder: KeyReload = { class: 'hot', drops: 'none', restarts: 'the record
 export const PATH_RELOAD: Record<string, KeyReload> = {
   source: pathRestart,
   overridePublisher: pathRestart,
-  // Not in pathConfCanBeUpdated (path_manager.go l.22-57): the path is recreated.
-  alwaysAvailable: pathRestart,
-  alwaysAvailableTracks: pathRestart,
   record: recorder,
   recordPath: recorder,
   recordFormat: recorder,

@@ -104,7 +104,10 @@ export function mediamtxConfig(spec: ResolvedSpec, edge: EdgeConfig = {}): Recor
       // and every other path is refused before MediaMTX even asks the sidecar.
       [spec.path]: {
         source: 'publisher',
-        overridePublisher: false,
+        // A newcomer the hook allows replaces the publisher on air at once: a streamer reconnecting after a
+        // network blip is back in well under a second instead of being refused until its old session times out.
+        // The sidecar allows that only to the token on air (auth.json publish.override), so nobody else can.
+        overridePublisher: true,
         record: rec.enabled,
         recordPath: `${RECORDINGS_DIR}/%path/%Y-%m-%d_%H-%M-%S-%f`,
         recordFormat: rec.format,
@@ -182,7 +185,7 @@ export function authConfig(spec: ResolvedSpec, publishKey: string): AuthConfig {
   const jwt = spec.playback.jwt;
   return {
     path: spec.path,
-    publish: { tokenFile: `${secretFiles.publish}/${publishKey}` },
+    publish: { tokenFile: `${secretFiles.publish}/${publishKey}`, override: 'sameToken' },
     read: {
       access: spec.playback.access,
       ...(spec.playback.access === 'jwt' && jwt
