@@ -25,6 +25,7 @@ import { REPO_ROOT, toolPath } from './tools.ts';
 interface Container {
   name: string;
   args?: string[];
+  env?: { name: string; value?: string }[];
   ports?: { name: string; containerPort: number; protocol: string }[];
   volumeMounts?: { name: string; mountPath: string }[];
 }
@@ -59,10 +60,13 @@ interface RunningPod {
 
 const ENV_FOR_PORT: Record<string, string> = {
   rtmp: 'MTX_RTMPADDRESS',
+  rtmps: 'MTX_RTMPSADDRESS',
   rtsp: 'MTX_RTSPADDRESS',
+  rtsps: 'MTX_RTSPSADDRESS',
   hls: 'MTX_HLSADDRESS',
   webrtc: 'MTX_WEBRTCADDRESS',
   'webrtc-ice': 'MTX_WEBRTCLOCALUDPADDRESS',
+  'webrtc-ice-tcp': 'MTX_WEBRTCLOCALTCPADDRESS',
   srt: 'MTX_SRTADDRESS',
   api: 'MTX_APIADDRESS',
   metrics: 'MTX_METRICSADDRESS',
@@ -233,6 +237,8 @@ export class PodRunner {
       let cmd: string;
       let argv: string[];
       const env: NodeJS.ProcessEnv = { ...process.env };
+      // The container's own environment, with mount paths rewritten like file contents; the port map wins.
+      for (const e of c.env ?? []) env[e.name] = rewrite(e.value ?? '');
       if (c.name === 'mediamtx') {
         cmd = toolPath('mediamtx');
         argv = args;
@@ -250,6 +256,8 @@ export class PodRunner {
           `127.0.0.1:${authPort}`,
           '--ops-listen',
           `127.0.0.1:${pod.endpoints.ports['auth-metrics']}`,
+          '--mediamtx-api',
+          `http://127.0.0.1:${pod.endpoints.ports.api}`,
         ];
       } else continue;
       const workDir = join(dir, 'empty', 'work');

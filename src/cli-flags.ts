@@ -1,6 +1,8 @@
 // Validation of command-line values, so a typo stops the command at start with the flag named, instead of becoming
 // NaN or 0 somewhere deep inside (a work queue with NaN workers reconciles nothing and says nothing).
 
+import { isIP } from 'node:net';
+
 export class FlagError extends Error {}
 
 /** A whole number ≥ 1; `fallback` when the flag was not given. */
@@ -62,6 +64,19 @@ export function baseUrl(flag: string, value: string): string {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
     return u.toString().replace(/\/$/, '');
   } catch {
-    throw new FlagError(`--${flag} must be cluster, off or an http(s) URL, got "${value}"`);
+    throw new FlagError(
+      `--${flag} must be ${flag === 'probe' ? 'cluster, off or ' : ''}an http(s) URL, got "${value}"`,
+    );
   }
+}
+
+/** A host clients can reach: an IPv4 or IPv6 address (brackets optional) or a DNS name. Returned bare. */
+export function hostAddress(flag: string, value: string | boolean | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const s = String(value)
+    .trim()
+    .replace(/^\[(.*)\]$/, '$1');
+  const dns = /^(?=.{1,253}$)[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*$/;
+  if (!isIP(s) && !dns.test(s)) throw new FlagError(`--${flag} must be an IP address or a DNS name, got "${value}"`);
+  return s;
 }

@@ -5,7 +5,16 @@ import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { liveStreamCrd } from './api/crd.ts';
 import { API_VERSION, type LiveStream, resolveSpec } from './api/livestream.ts';
-import { baseUrl, FlagError, hostPort, nonEmpty, oneOf, positiveDuration, positiveInt } from './cli-flags.ts';
+import {
+  baseUrl,
+  FlagError,
+  hostAddress,
+  hostPort,
+  nonEmpty,
+  oneOf,
+  positiveDuration,
+  positiveInt,
+} from './cli-flags.ts';
 import { Kube, resourcePath } from './kube/rest.ts';
 import { durationSeconds } from './render/mediamtx-config.ts';
 import { DEFAULT_IMAGE, VERSION } from './version.ts';
@@ -35,11 +44,14 @@ const HELPS: Record<string, string> = {
   --lease-namespace NS     namespace of the Lease (default: $POD_NAMESPACE or default)
   --concurrency N          LiveStreams reconciled in parallel (default 8)
   --probe cluster|off|URL  ask each stream's MediaMTX API for live/viewers (default cluster); a URL stands in
-                           for every stream's API at URL/<namespace>/<name> (benchmarks)`,
+                           for every stream's API at URL/<namespace>/<name> (benchmarks)
+  --node-address HOST      where NodePort streams are reached from outside: a node's public IP or DNS name
+                           (status URLs use it with each node port; spec.service.externalHost overrides it)`,
   auth: `Usage: vstream auth --config FILE [options]
   --config FILE            auth.json rendered by the operator (mounted from the stream's ConfigMap)
   --listen HOST:PORT       hook address MediaMTX calls (default 127.0.0.1:9000)
-  --ops-listen HOST:PORT   /metrics, /healthz, /readyz (default 0.0.0.0:9091)`,
+  --ops-listen HOST:PORT   /metrics, /healthz, /readyz (default 0.0.0.0:9091)
+  --mediamtx-api URL       MediaMTX's control API, asked who holds the stream (default http://127.0.0.1:9997)`,
   'token viewer': `Usage: vstream token viewer (--stream NS/NAME | --path PATH --issuer URL) --key FILE [options]
   --stream NS/NAME         read path, issuer and audience from the LiveStream
   --path PATH              the MediaMTX path (when not using --stream)
@@ -111,6 +123,7 @@ async function main(argv: string[]) {
         'lease-namespace': s,
         concurrency: s,
         probe: s,
+        'node-address': s,
       });
       // Every value checked before anything starts: a bad flag is an error naming it, not a controller with NaN workers.
       const concurrency = positiveInt('concurrency', v.concurrency, 8);
@@ -121,6 +134,7 @@ async function main(argv: string[]) {
       const probe = probeUrl
         ? (namespace: string, name: string) => `${probeUrl}/${namespace}/${name}`
         : oneOf('probe', v.probe, ['cluster', 'off'] as const, 'cluster');
+      const nodeAddress = hostAddress('node-address', v['node-address']);
       const leaseNamespace = nonEmpty('lease-namespace', v['lease-namespace'], process.env.POD_NAMESPACE || 'default');
       const sidecarImage = nonEmpty(
         'sidecar-image',
@@ -136,6 +150,7 @@ async function main(argv: string[]) {
         leaseNamespace,
         concurrency,
         probe,
+        ...(nodeAddress ? { nodeAddress } : {}),
       });
       for (const sig of ['SIGTERM', 'SIGINT'] as const) {
         process.once(sig, () => void c.shutdown().then(() => process.exit(0)));
@@ -143,15 +158,18 @@ async function main(argv: string[]) {
       return;
     }
     case 'auth': {
-      const v = parse({ config: s, listen: s, 'ops-listen': s });
+      const v = parse({ config: s, listen: s, 'ops-listen': s, 'mediamtx-api': s });
       if (!v.config) usage('auth', 2);
       const listen = v.listen === undefined ? undefined : hostPort('listen', v.listen, '');
       const opsListen = v['ops-listen'] === undefined ? undefined : hostPort('ops-listen', v['ops-listen'], '');
+      const mediamtxApi =
+        v['mediamtx-api'] === undefined ? undefined : baseUrl('mediamtx-api', String(v['mediamtx-api']));
       const { runAuth } = await import('./auth/main.ts');
       const a = await runAuth({
         config: String(v.config),
         ...(listen ? { listen } : {}),
         ...(opsListen ? { opsListen } : {}),
+        ...(mediamtxApi ? { mediamtxApi } : {}),
       });
       for (const sig of ['SIGTERM', 'SIGINT'] as const)
         process.once(sig, () => void a.close().then(() => process.exit(0)));

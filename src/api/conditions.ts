@@ -13,6 +13,8 @@ export const ConditionType = {
   ConfigApplied: 'ConfigApplied',
   /** The generated publish token is the one the stream was created with (False after a regeneration). */
   PublishTokenStable: 'PublishTokenStable',
+  /** The URLs in status are ones clients can reach (True says from where: the reason is the column kubectl shows). */
+  EndpointsReady: 'EndpointsReady',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -22,6 +24,8 @@ export const Reason = {
   SecretNotFound: 'SecretNotFound',
   SecretKeyMissing: 'SecretKeyMissing',
   SecretInvalid: 'SecretInvalid',
+  /** spec.tls.secretRef: missing keys, unparsable, expired, not yet valid, or a key that does not match. */
+  CertificateInvalid: 'CertificateInvalid',
   // Reconciled
   Applied: 'Applied',
   InvalidSpec: 'InvalidSpec',
@@ -45,13 +49,29 @@ export const Reason = {
   Unchanged: 'Unchanged',
   UserProvided: 'UserProvided',
   Regenerated: 'Regenerated',
+  // EndpointsReady: True, saying from where the URLs are reached
+  ExternalHost: 'ExternalHost',
+  LoadBalancer: 'LoadBalancer',
+  NodePort: 'NodePort',
+  ClusterInternal: 'ClusterInternal',
+  // EndpointsReady: False, saying what is missing
+  LoadBalancerPending: 'LoadBalancerPending',
+  NodePortPending: 'NodePortPending',
+  NodeAddressUnknown: 'NodeAddressUnknown',
+  /** The TLS certificate does not cover the host the URLs use: TLS clients would refuse it. */
+  CertificateHostMismatch: 'CertificateHostMismatch',
+  // Live
+  /** The publisher dropped moments ago; within the grace period the stream still counts as live. */
+  PublisherReconnecting: 'PublisherReconnecting',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
 /** Event reasons that are not condition reasons. */
 export const EventReason = {
-  /** A previously advertised ingest or playback URL changed. */
+  /** A previously advertised ingest or playback URL changed (or lost its host). */
   EndpointChanged: 'EndpointChanged',
+  /** URLs that were pending (no load balancer address yet) are now known. */
+  EndpointsAssigned: 'EndpointsAssigned',
   /** The pod is being replaced for a change MediaMTX cannot apply in place. */
   Restarting: 'Restarting',
   /** A server-restarting configuration change was applied while sessions were connected. */

@@ -79,7 +79,19 @@ export function liveStreamCrd(): Json {
               priority: 1,
               description: 'Current viewers.',
             },
-            { name: 'Ingest', type: 'string', jsonPath: '.status.ingest.rtmp.server', description: 'RTMP server URL.' },
+            {
+              name: 'Ingest',
+              type: 'string',
+              jsonPath: '.status.ingest.url',
+              description: 'The ingest URL a streamer uses (empty while endpoints are pending).',
+            },
+            {
+              name: 'Endpoints',
+              type: 'string',
+              jsonPath: '.status.conditions[?(@.type=="EndpointsReady")].reason',
+              description:
+                'Where the URLs are reached from (ExternalHost, LoadBalancer, NodePort, ClusterInternal) or what they wait for (LoadBalancerPending, NodeAddressUnknown, ...).',
+            },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

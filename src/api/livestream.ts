@@ -235,6 +235,12 @@ const ServiceSpec = Struct(
     externalTrafficPolicy: StringEnum(['Cluster', 'Local'], {
       description: 'externalTrafficPolicy of a NodePort or LoadBalancer Service; Local keeps viewers’ source IPs.',
     }),
+    externalHost: Type.String({
+      description:
+        'A DNS name you own that leads to this stream (e.g. live.example.com, pointed at the load balancer or the nodes). When set, every URL in status uses it, with the Service’s ports (node ports for NodePort). Otherwise URLs use the load balancer’s address (LoadBalancer), the controller’s --node-address (NodePort), or the cluster-internal Service name (ClusterIP).',
+      maxLength: 253,
+      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+    }),
   },
   { description: 'The Service <name> that exposes the stream.', additionalProperties: false, default: {} },
 );
@@ -261,6 +267,42 @@ const MediaMTX = Struct(
   { description: 'The MediaMTX server that runs the stream.', additionalProperties: false, default: {} },
 );
 
+/** The protocols whose plain listener can run beside the TLS one (MediaMTX's encryption: optional). */
+export const PLAINTEXT_PROTOCOLS = ['rtmp', 'rtsp'] as const;
+
+const Tls = Type.Object(
+  {
+    secretRef: Type.Object(
+      {
+        name: Type.String({
+          description: 'Name of a Secret in the LiveStream’s namespace.',
+          minLength: 1,
+          maxLength: 253,
+          pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+        }),
+      },
+      {
+        description:
+          'A Secret of type kubernetes.io/tls (keys tls.crt and tls.key), such as the one a cert-manager Certificate writes. The certificate is mounted into the MediaMTX container only; renewals are picked up without a restart.',
+        additionalProperties: false,
+      },
+    ),
+    allowPlaintext: Type.Optional(
+      Type.Array(StringEnum(PLAINTEXT_PROTOCOLS, { description: 'A protocol that keeps its plain listener.' }), {
+        description:
+          'Plain listeners kept beside the TLS ones, for clients that cannot do TLS: rtmp keeps 1935 next to RTMPS on 1936, rtsp keeps 8554 next to RTSPS on 8322. HLS and WebRTC are served over HTTPS only (MediaMTX serves each over one scheme). Defaults to none.',
+        maxItems: 2,
+        'x-kubernetes-list-type': 'set',
+      }),
+    ),
+  },
+  {
+    description:
+      'TLS from a certificate Secret: RTMPS (1936) and RTSPS (8322) for ingest, HTTPS for HLS and for WebRTC (WHIP/WHEP), and every URL in status with a TLS scheme. SRT keeps its own encryption.',
+    additionalProperties: false,
+  },
+);
+
 export const LiveStreamSpec = Struct(
   {
     path: Type.String({
@@ -281,6 +323,7 @@ export const LiveStreamSpec = Struct(
     playback: Playback,
     recording: Recording,
     service: ServiceSpec,
+    tls: Tls,
     mediamtx: MediaMTX,
     disruptiveUpdates: StringEnum(['WhenIdle', 'Immediate'], {
       description:
@@ -295,7 +338,7 @@ const Condition = Type.Object(
   {
     type: Type.String({
       description:
-        'Type of the condition: Ready, Reconciled, SecretsResolved, Live, ConfigApplied, PublishTokenStable.',
+        'Type of the condition: Ready, Reconciled, SecretsResolved, Live, ConfigApplied, PublishTokenStable, EndpointsReady.',
       maxLength: 316,
     }),
     status: StringEnum(['True', 'False', 'Unknown'], { description: 'Status of the condition.' }),
@@ -329,8 +372,24 @@ export const LiveStreamStatus = Struct(
     path: Type.String({ description: 'MediaMTX path of the stream.' }),
     live: Type.Boolean({ description: 'A publisher is online.' }),
     viewers: Type.Integer({ description: 'Readers currently playing the stream.', minimum: 0 }),
+    endpoints: Struct(
+      {
+        host: Type.String({
+          description:
+            'The host every URL in status uses (IPv6 in brackets). Absent while it is not known yet (a load balancer without an address).',
+        }),
+        scope: StringEnum(['External', 'ClusterInternal', 'Pending'], {
+          description:
+            'Who can reach the URLs: External (from outside the cluster), ClusterInternal (only from inside: a ClusterIP Service), Pending (no address yet; condition EndpointsReady says what is missing, and status carries no host-bearing URL until it is known).',
+        }),
+      },
+      { description: 'Where the stream is reached from.' },
+    ),
     ingest: Struct(
       {
+        url: Url(
+          'The primary ingest URL, without the token (the RTMP(S) server URL when rtmp is enabled; else SRT, WHIP, RTSP). Absent while endpoints are pending.',
+        ),
         rtmp: Struct(
           {
             server: Url('RTMP server URL (OBS "Server").'),
@@ -340,9 +399,11 @@ export const LiveStreamStatus = Struct(
           },
           { description: 'RTMP ingest.' },
         ),
-        srt: Url('SRT ingest URL without the passphrase-free streamid token part.'),
+        srt: Url(
+          'SRT ingest URL. Its streamid is publish:<path>; the streamer appends ::<publish token> (publish:<path>::<token>).',
+        ),
         rtsp: Url('RTSP ingest URL.'),
-        webrtc: Url('WHIP ingest URL.'),
+        webrtc: Url('WHIP ingest URL (OBS 30+ "WHIP" service: the publish token is its Bearer token).'),
         publishTokenSecretRef: Struct(
           { name: Type.String({ description: 'Secret name.' }), key: Type.String({ description: 'Secret key.' }) },
           { description: 'The Secret key that holds the publish token (status never contains the token).' },

@@ -29,7 +29,18 @@ const strict = { additionalProperties: false } as const;
 export const AuthConfigSchema = Type.Object(
   {
     path: Type.String({ description: 'The MediaMTX path of the stream; every other path is denied.', minLength: 1 }),
-    publish: Type.Object({ tokenFile: FilePath('File of accepted publish tokens, one per line.') }, strict),
+    publish: Type.Object(
+      {
+        tokenFile: FilePath('File of accepted publish tokens, one per line.'),
+        override: Type.Optional(
+          StringEnum(['sameToken'] as const, {
+            description:
+              'MediaMTX replaces a live publisher with any newcomer the hook allows (overridePublisher): allow that only to the token the live publisher used, so a streamer reconnects at once and nobody else can take the stream.',
+          }),
+        ),
+      },
+      strict,
+    ),
     read: Type.Object(
       {
         access: StringEnum(READ_ACCESS, { description: 'Who may read: anyone, or holders of a viewer JWT.' }),

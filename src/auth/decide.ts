@@ -3,6 +3,7 @@ import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { AuthConfig, AuthRequest } from './contract.ts';
 import type { JwtKeys, TokenSet } from './keys.ts';
+import { type PublisherGuard, tokenId } from './publisher.ts';
 import type { RemoteJwks } from './remote-jwks.ts';
 
 export interface Decision {
@@ -20,6 +21,8 @@ export interface AuthState {
   jwtKeys?: JwtKeys;
   remote?: RemoteJwks;
   jwtCache: JwtCache;
+  /** With MediaMTX's overridePublisher on: who holds the stream (only that token may take over a live path). */
+  publisher?: PublisherGuard;
 }
 
 const allow = (reason: string): Decision => ({ allow: true, status: 200, reason });
@@ -76,9 +79,14 @@ export function decide(
       return deny(403, 'pprof_disabled');
     case 'api':
       return checkToken(state.apiTokens, req, 'api_token', 'bad_api_token', 'api_token_unavailable');
-    case 'publish':
+    case 'publish': {
       if (req.path !== config.path) return deny(403, 'wrong_path');
-      return checkToken(state.publishTokens, req, 'publish_token', 'bad_publish_token', 'publish_token_unavailable');
+      const d = checkToken(state.publishTokens, req, 'publish_token', 'bad_publish_token', 'publish_token_unavailable');
+      if (!d.allow || !state.publisher || config.publish.override !== 'sameToken') return d;
+      // A reconnect of the publisher on air takes over; another token holder waits until the stream is free.
+      const token = credentialCandidates(req).find((c) => state.publishTokens!.matches([c]))!;
+      return state.publisher.claim(tokenId(token), req.id ?? null) ? d : deny(403, 'path_busy');
+    }
     case 'read':
     case 'playback': {
       if (req.path !== config.path) return deny(403, 'wrong_path');

@@ -1,7 +1,8 @@
 // `vstream auth`: the sidecar process.
 import type { Logger } from 'pino';
 import { createLogger } from '../log/logger.ts';
-import { AUTH_HOOK_PORT, AUTH_METRICS_PORT } from '../render/ports.ts';
+import { AUTH_HOOK_PORT, AUTH_METRICS_PORT, MEDIAMTX_API_PORT } from '../render/ports.ts';
+import { PublisherGuard } from './publisher.ts';
 import { authMetrics, hookServer, opsServer, recordReload } from './server.ts';
 import { AuthStateStore } from './state.ts';
 
@@ -9,6 +10,8 @@ export interface AuthOptions {
   config: string;
   listen?: string;
   opsListen?: string;
+  /** MediaMTX's control API, for who holds the stream (default http://127.0.0.1:9997, the same pod). */
+  mediamtxApi?: string;
   log?: Logger;
 }
 
@@ -25,6 +28,17 @@ export async function runAuth(opts: AuthOptions) {
   const store = new AuthStateStore(opts.config, log, recordReload(metrics));
   await store.init();
   store.watch();
+  const publisher = new PublisherGuard({
+    api: opts.mediamtxApi ?? `http://127.0.0.1:${MEDIAMTX_API_PORT}`,
+    target: () => {
+      const c = store.state.config;
+      return c.publish.override === 'sameToken' ? { path: c.path, apiTokenFile: c.api.tokenFile } : undefined;
+    },
+    log,
+  });
+  // Every state the store swaps in keeps the one guard (it outlives config and key reloads).
+  store.state.publisher = publisher;
+  publisher.start();
   const hook = hookServer(store, metrics, log);
   const ops = opsServer(store, metrics);
   // The hook listens on loopback only: it is MediaMTX's, inside the pod, and nobody else's.
@@ -41,6 +55,7 @@ export async function runAuth(opts: AuthOptions) {
     'auth sidecar listening',
   );
   const close = async () => {
+    publisher.stop();
     store.close();
     await Promise.all([hook.close(), ops.close()]);
   };

@@ -15,6 +15,7 @@ export interface InformerOptions<T> {
   /** Collection path, e.g. /apis/vstream.io/v1alpha1/livestreams (all namespaces). */
   path: string;
   labelSelector?: string;
+  fieldSelector?: string;
   /** Shrinks what is cached (e.g. drop Secret values); applied to every object before it is stored. */
   transform?: (o: KubeObject) => T;
   watchTimeoutSeconds?: number;
@@ -107,7 +108,10 @@ export class Informer<T extends { metadata: KubeObject['metadata'] } = KubeObjec
   }
 
   private async relist(): Promise<void> {
-    const list = await this.kube.list(this.opts.path, { labelSelector: this.opts.labelSelector });
+    const list = await this.kube.list(this.opts.path, {
+      labelSelector: this.opts.labelSelector,
+      fieldSelector: this.opts.fieldSelector,
+    });
     const seen = new Set<string>();
     for (const raw of list.items) {
       const obj = this.transform(raw);
@@ -145,6 +149,7 @@ export class Informer<T extends { metadata: KubeObject['metadata'] } = KubeObjec
           resourceVersion: this.resourceVersion,
           timeoutSeconds: timeout,
           labelSelector: this.opts.labelSelector,
+          fieldSelector: this.opts.fieldSelector,
         },
         signal: this.abort.signal,
       });

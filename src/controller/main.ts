@@ -32,6 +32,8 @@ export interface ControllerOptions {
   /** 'cluster' (Service DNS), 'off', or a function (the local pod runner's port map). */
   probe?: 'cluster' | 'off' | ApiLocator;
   log?: Logger;
+  /** Where NodePort streams are reached from outside the cluster (a node's public IP or DNS name). */
+  nodeAddress?: string;
   /** Informers older than this without a successful list/watch fail /livez. */
   watchdogMs?: number;
 }
@@ -113,7 +115,26 @@ export async function runController(opts: ControllerOptions) {
     pvcs: inf('persistentvolumeclaims', '/api/v1/persistentvolumeclaims'),
     ownedSecrets: inf<SecretInfo>('secrets', '/api/v1/secrets', { transform: secretInfo }),
   };
-  const informers = Object.values(caches) as unknown as Informer[];
+  // Certificates streams reference (spec.tls.secretRef) are watched, metadata only, so a renewal or a broken
+  // Secret reaches status at once instead of at the next hourly look. kubernetes.io/tls is what cert-manager writes.
+  const tlsSecrets = new Informer<SecretInfo>(
+    kube,
+    {
+      name: 'tls-secrets',
+      path: '/api/v1/secrets',
+      fieldSelector: 'type=kubernetes.io/tls',
+      transform: (o) => ({
+        metadata: {
+          name: o.metadata.name,
+          namespace: o.metadata.namespace,
+          resourceVersion: o.metadata.resourceVersion,
+        },
+        keys: [],
+      }),
+    },
+    log,
+  );
+  const informers = [...(Object.values(caches) as unknown as Informer[]), tlsSecrets as unknown as Informer];
 
   const queue = new WorkQueue({
     name: 'livestream',
@@ -158,12 +179,22 @@ export async function runController(opts: ControllerOptions) {
     });
   }
 
+  tlsSecrets.on((_type, secret) => {
+    for (const ls of caches.streams.list())
+      if (
+        ls.metadata.namespace === secret.metadata.namespace &&
+        (ls as LiveStream).spec?.tls?.secretRef?.name === secret.metadata.name
+      )
+        queue.addAfter(keyOf(ls), CHILD_EVENT_DELAY_MS);
+  });
+
   const locate: ApiLocator | undefined =
     opts.probe === 'off' ? undefined : typeof opts.probe === 'function' ? opts.probe : inClusterLocator;
   const reconciler = new Reconciler(kube, caches, new EventRecorder(kube, log, identity), log, {
     sidecarImage: opts.sidecarImage,
     ...(locate ? { locateApi: locate, onRunning: (key: string) => liveQueue.ensure(key) } : {}),
     requeue: (key: string) => queue.add(key),
+    ...(opts.nodeAddress ? { nodeAddress: opts.nodeAddress } : {}),
     ...(opts.liveResyncMs ? { liveResyncMs: opts.liveResyncMs } : {}),
   });
 

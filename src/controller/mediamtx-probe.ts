@@ -8,6 +8,11 @@ export interface ProbeResult {
   publisher?: string;
   /** Each reader's session type (hlsMuxer, webRTCSession, rtspSession, ...). */
   readerTypes: string[];
+  /**
+   * Set by the controller, not MediaMTX: the publisher dropped at this time and the stream still counts as live
+   * (online stays true) for a grace period, so a streamer's reconnect after a network blip is not an outage.
+   */
+  reconnectingSince?: string;
 }
 
 /** Where the control API of a stream is reachable; in a cluster the metrics Service, in dev the local pod runner. */

@@ -9,6 +9,7 @@ import { ConditionType, EventReason, Reason } from '../api/conditions.ts';
 import { API_VERSION, KIND, type LiveStream } from '../api/livestream.ts';
 import { isConflict, type Kube, KubeError, type KubeObject, objectPath, resourcePath } from '../kube/rest.ts';
 import { type ConfigChange, configChanges, whoWouldDrop } from '../mediamtx/reload.ts';
+import type { ObservedService } from '../render/endpoints.ts';
 import { names } from '../render/names.ts';
 import {
   CONFIG_FILE,
@@ -20,6 +21,7 @@ import {
   TEMPLATE_HASH_ANNOTATION,
 } from '../render/objects.ts';
 import { newPublishToken } from '../token/publish.ts';
+import { type CertificateCheck, checkCertificate, isoSeconds } from './certificate.ts';
 import { controllerOf, hadOtherManagers, isOurs, isSubset, upToDate, withAppliedHash } from './children.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
@@ -62,7 +64,17 @@ export interface ReconcilerOptions {
   onRunning?: (key: string) => void;
   /** Asks for a spec pass (the live loop uses it when sessions ended and a held change can go ahead). */
   requeue?: (key: string) => void;
+  /** Where NodePort streams are reached from outside the cluster (--node-address): a node's public IP or name. */
+  nodeAddress?: string;
+  /** How long a stream whose publisher dropped still counts as live (a reconnect within it is not an outage). */
+  liveGraceMs?: number;
 }
+
+/** A streamer's reconnect after a network blip takes seconds: within this the stream is still live. */
+export const LIVE_GRACE_MS = 10_000;
+
+/** A TLS certificate is looked at again at least this often (renewals by cert-manager are not watched). */
+const CERTIFICATE_RECHECK_MS = 60 * 60_000;
 
 /** A change that would drop connected sessions, and whether the ConfigMap, the Deployment or both carry it. */
 interface Disruption {
@@ -73,7 +85,7 @@ interface Disruption {
 }
 
 /** Everything a status needs that only the spec loop can work out (render, Secrets, applies). */
-type SpecObservation = Omit<Observed, 'deployment' | 'service' | 'probe'>;
+type SpecObservation = Omit<Observed, 'deployment' | 'service' | 'probe' | 'nodeAddress'>;
 
 const childKey = (kind: string, namespace: string | undefined, name: string) => `${kind}/${namespace}/${name}`;
 const streamKey = (ls: { metadata: { namespace?: string; name: string } }) =>
@@ -96,6 +108,8 @@ export class Reconciler {
   private readonly appliedVersions = new Map<string, string>();
   private readonly observations = new Map<string, SpecObservation>();
   private readonly liveState = new Map<string, ProbeResult>();
+  /** When each stream's publisher was last seen online (for the grace period after it drops). */
+  private readonly lastOnline = new Map<string, number>();
   /** Streams with a disruptive change waiting for their sessions to end. */
   private readonly held = new Set<string>();
   private readonly statusChain = new Map<string, Promise<void>>();
@@ -135,6 +149,7 @@ export class Reconciler {
     this.apiTokens.delete(key);
     this.observations.delete(key);
     this.liveState.delete(key);
+    this.lastOnline.delete(key);
     this.held.delete(key);
     this.writtenStreams.forget(key);
   }
@@ -150,7 +165,7 @@ export class Reconciler {
 
     let rendered: RenderedStream;
     try {
-      rendered = renderStream(ls, { sidecarImage: this.opts.sidecarImage });
+      rendered = this.render(ls);
     } catch (e) {
       const problem = { reason: Reason.InvalidSpec, message: (e as Error).message };
       this.observations.delete(key);
@@ -160,12 +175,25 @@ export class Reconciler {
 
     const secrets = await this.ensureSecrets(ls, rendered);
     const conflicts: string[] = [...secrets.conflicts];
+    let applyProblem: Problem | undefined;
+    // The Service goes first: the node ports it is given and its load balancer's address feed MediaMTX's config
+    // (WebRTC listens on the port it advertises, and advertises the reachable host), so the ConfigMap and the
+    // Deployment are rendered from the Service as applied, and a new stream's first pod already has them right.
+    const seen = edgeOf(this.child('Service', namespace, names(name).service));
+    try {
+      const conflict = await this.applyChild(ls, rendered.service as KubeObject, log);
+      if (conflict) conflicts.push(conflict);
+    } catch (e) {
+      applyProblem = { reason: Reason.ApplyFailed, message: `Service ${name}: ${(e as Error).message}` };
+      log.warn({ kind: 'Service', error: (e as Error).message }, 'apply failed');
+    }
+    if (edgeOf(this.child('Service', namespace, names(name).service)) !== seen) rendered = this.render(ls);
     const disruption = this.disruption(key, rendered);
     const hold = disruption && rendered.spec.disruptiveUpdates !== 'Immediate' ? disruption : undefined;
     if (hold) this.held.add(key);
     else this.held.delete(key);
-    let applyProblem: Problem | undefined;
     for (const obj of childObjects(rendered)) {
+      if (obj === rendered.service) continue;
       // Without its Secrets and its ConfigMap (ours, not a namesake) the pod could not start right: hold the
       // Deployment back until they resolve. A running one is left as it is.
       if (obj.kind === 'Deployment' && (secrets.problem || conflicts.length)) continue;
@@ -208,9 +236,11 @@ export class Reconciler {
         `Applied ${disruption.changes} with sessions connected (spec.disruptiveUpdates: Immediate): dropped ${disruption.who}.`,
       );
 
+    const cert = secrets.certificate;
     const observation: SpecObservation = {
       spec: rendered.spec,
       publishSecret: rendered.publishSecret,
+      ...(cert?.ok ? { certificateCovers: cert.covers, certificateValidTo: isoSeconds(cert.validTo) } : {}),
       ...(secrets.problem ? { secretProblem: secrets.problem } : {}),
       ...(conflictProblem ? { conflictProblem } : {}),
       ...(applyProblem ? { applyProblem } : {}),
@@ -230,7 +260,20 @@ export class Reconciler {
     }
     this.waits.delete(key);
     if (this.opts.locateApi && this.child('Deployment', namespace, names(name).deployment)) this.opts.onRunning?.(key);
+    // A certificate expires without any event: look again by then (and hourly, to see a renewal's new date).
+    if (cert?.ok)
+      return { requeueAfterMs: Math.max(1000, Math.min(CERTIFICATE_RECHECK_MS, +cert.validTo - Date.now())) };
     return undefined;
+  }
+
+  /** Renders from the spec and the stream's Service as last seen (its node ports, its load balancer's address). */
+  private render(ls: Stream): RenderedStream {
+    const service = this.child('Service', ls.metadata.namespace, names(ls.metadata.name).service);
+    return renderStream(ls, {
+      sidecarImage: this.opts.sidecarImage,
+      ...(service ? { service: service as ObservedService } : {}),
+      ...(this.opts.nodeAddress ? { nodeAddress: this.opts.nodeAddress } : {}),
+    });
   }
 
   /**
@@ -245,15 +288,34 @@ export class Reconciler {
       this.liveState.delete(key);
       return undefined;
     }
-    const probe = await this.probe(ls, observation.spec.path);
+    let probe = await this.probe(ls, observation.spec.path);
     const before = this.liveState.get(key);
+    const now = Date.now();
+    const grace = this.opts.liveGraceMs ?? LIVE_GRACE_MS;
+    const seen = this.lastOnline.get(key);
+    let next = probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000;
+    if (probe?.online) this.lastOnline.set(key, now);
+    else if (probe && seen !== undefined && now - seen < grace) {
+      // Dropped moments ago: still live (and held changes still wait) while the streamer reconnects.
+      const since = before?.reconnectingSince ?? new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      probe = {
+        ...probe,
+        online: true,
+        reconnectingSince: since,
+        ...(before?.publisher ? { publisher: before.publisher } : {}),
+      };
+      next = Math.min(next, grace - (now - seen) + 50);
+    } else if (probe) this.lastOnline.delete(key);
     if (probe) this.liveState.set(key, probe);
     else this.liveState.delete(key);
-    const changed = before?.online !== probe?.online || before?.readers !== probe?.readers;
+    const changed =
+      before?.online !== probe?.online ||
+      before?.readers !== probe?.readers ||
+      before?.reconnectingSince !== probe?.reconnectingSince;
     if (changed) await this.writeStatus(key, observation);
     // A change held for connected sessions goes ahead in a spec pass once they are gone.
     if (changed && this.held.has(key)) this.opts.requeue?.(key);
-    return { requeueAfterMs: probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000 };
+    return { requeueAfterMs: next };
   }
 
   /**
@@ -363,7 +425,7 @@ export class Reconciler {
   private async ensureSecrets(
     ls: Stream,
     r: RenderedStream,
-  ): Promise<{ problem?: Problem; conflicts: string[]; regeneratedAt?: string }> {
+  ): Promise<{ problem?: Problem; conflicts: string[]; regeneratedAt?: string; certificate?: CertificateCheck }> {
     const ns = ls.metadata.namespace;
     const n = names(ls.metadata.name);
     const conflicts: string[] = [];
@@ -420,7 +482,38 @@ export class Reconciler {
       );
       if (p) return { problem: p, conflicts };
     }
-    return { conflicts, ...(regeneratedAt ? { regeneratedAt } : {}) };
+    let certificate: CertificateCheck | undefined;
+    if (r.spec.tls) {
+      const tls = await this.checkTls(ns, r.spec.tls.secretRef.name);
+      if ('reason' in tls) return { problem: tls, conflicts };
+      certificate = tls;
+    }
+    return { conflicts, ...(regeneratedAt ? { regeneratedAt } : {}), ...(certificate ? { certificate } : {}) };
+  }
+
+  /**
+   * spec.tls.secretRef: both keys present, a certificate that parses, is valid now, and whose key is tls.key.
+   * MediaMTX exits on a certificate it cannot load, so anything else is a condition and the pod is not given it.
+   */
+  private async checkTls(ns: string, name: string): Promise<Problem | CertificateCheck> {
+    const field = 'spec.tls.secretRef';
+    const secret = await this.kube.getOrUndefined<{ data?: Record<string, string> }>(
+      resourcePath('v1', 'Secret', ns, name),
+    );
+    if (!secret) return { reason: Reason.SecretNotFound, message: `${field}: Secret ${ns}/${name} does not exist` };
+    const missing = ['tls.crt', 'tls.key'].filter((k) => !secret.data?.[k]);
+    if (missing.length)
+      return {
+        reason: Reason.SecretKeyMissing,
+        message: `${field}: Secret ${ns}/${name} has no ${missing.map((k) => `"${k}"`).join(' or ')} (a kubernetes.io/tls Secret has both)`,
+      };
+    const text = (k: string) => Buffer.from(secret.data![k]!, 'base64').toString('utf8');
+    const check = checkCertificate(text('tls.crt'), text('tls.key'), new Date());
+    if (check.ok) return check;
+    return {
+      reason: Reason.CertificateInvalid,
+      message: `${field}: Secret ${ns}/${name}: ${check.problem}${check.validTo && !check.problem.includes('expired') ? ` (it expires on ${isoSeconds(check.validTo)})` : ''}. MediaMTX is not given it; the running pod, if any, keeps its current one.`,
+    };
   }
 
   /** Creates a generated Secret unless it exists; a namesake we do not control is a conflict, never adopted. */
@@ -521,6 +614,7 @@ export class Reconciler {
       ...observation,
       deployment: this.child('Deployment', namespace, n.deployment),
       service: this.child('Service', namespace, n.service),
+      ...(this.opts.nodeAddress ? { nodeAddress: this.opts.nodeAddress } : {}),
       ...(probe ? { probe } : {}),
     };
     const desired = desiredStatus(ls, observed);
@@ -544,19 +638,42 @@ export class Reconciler {
   /** Events for what a user notices: phase changes, and any advertised address that changed under them. */
   private announce(ls: Stream, status: NonNullable<LiveStream['status']>): void {
     const old = ls.status;
-    for (const [what, before, after] of [
-      ['RTMP ingest server', old?.ingest?.rtmp?.server, status.ingest?.rtmp?.server],
-      ['HLS playback URL', old?.playback?.hls, status.playback?.hls],
-      ['WebRTC playback URL', old?.playback?.webrtc, status.playback?.webrtc],
-    ] as const) {
-      if (before && after && before !== after)
-        void this.events.emit(
-          ls,
-          'Warning',
-          EventReason.EndpointChanged,
-          `${what} changed from ${before} to ${after}.`,
-        );
+    const urls = (s: LiveStream['status']) =>
+      [
+        ['RTMP ingest server', s?.ingest?.rtmp?.server],
+        ['SRT ingest URL', s?.ingest?.srt],
+        ['RTSP ingest URL', s?.ingest?.rtsp],
+        ['WHIP ingest URL', s?.ingest?.webrtc],
+        ['HLS playback URL', s?.playback?.hls],
+        ['WebRTC playback URL', s?.playback?.webrtc],
+        ['RTSP playback URL', s?.playback?.rtsp],
+        ['SRT playback URL', s?.playback?.srt],
+      ] as const;
+    const before = new Map<string, string | undefined>(urls(old));
+    const changed: string[] = [];
+    const lost: string[] = [];
+    for (const [what, after] of urls(status)) {
+      const was = before.get(what);
+      if (was && after && was !== after) changed.push(`${what} changed from ${was} to ${after}`);
+      if (was && !after && old?.endpoints?.host && !status.endpoints?.host) lost.push(`${what} ${was}`);
     }
+    // Streamers and viewers hold on to these: a change (or a host that went away) is worth a warning; a host that
+    // arrives (a load balancer got its address) is news.
+    if (changed.length) void this.events.emit(ls, 'Warning', EventReason.EndpointChanged, `${changed.join('; ')}.`);
+    if (lost.length)
+      void this.events.emit(
+        ls,
+        'Warning',
+        EventReason.EndpointChanged,
+        `No longer reachable at ${old?.endpoints?.host}: ${lost.join('; ')}. ${status.conditions?.find((c) => c.type === ConditionType.EndpointsReady)?.message ?? ''}`.trim(),
+      );
+    if (status.endpoints?.host && old?.endpoints?.scope === 'Pending')
+      void this.events.emit(
+        ls,
+        'Normal',
+        EventReason.EndpointsAssigned,
+        `Reachable at ${status.endpoints.host}${status.ingest?.url ? `: ingest ${status.ingest.url}` : ''}.`,
+      );
     // Pending is where every stream starts: not worth an event. Every other phase change is.
     if (old?.phase === status.phase || status.phase === 'Pending') return;
     const warn = status.phase === 'Failed' || status.phase === 'Degraded';
@@ -569,6 +686,15 @@ export class Reconciler {
     );
   }
 }
+
+/** The parts of an observed Service a render depends on: node ports and the load balancer's address. */
+const edgeOf = (svc: KubeObject | undefined) => {
+  const s = svc as ObservedService | undefined;
+  return JSON.stringify([
+    (s?.spec?.ports ?? []).map((p) => [p.name, p.protocol, p.nodePort]),
+    s?.status?.loadBalancer?.ingress ?? [],
+  ]);
+};
 
 const isOlder = (o: KubeObject, ls: Stream) =>
   Boolean(

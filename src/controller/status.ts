@@ -2,6 +2,7 @@
 import { Reason as R, ConditionType as T } from '../api/conditions.ts';
 import type { Condition, LiveStream, LiveStreamStatus, Phase, ResolvedSpec } from '../api/livestream.ts';
 import type { KubeObject } from '../kube/rest.ts';
+import { type ObservedService, type Reach, reach } from '../render/endpoints.ts';
 import { names } from '../render/names.ts';
 
 export interface Problem {
@@ -23,38 +24,80 @@ export interface Observed {
   tokenRegeneratedAt?: string;
   deployment?: KubeObject;
   service?: KubeObject;
+  /** The controller's --node-address: where NodePort streams are reached. */
+  nodeAddress?: string;
+  /** spec.tls: whether the certificate covers a host (X509Certificate.checkHost/checkIP), when it parsed. */
+  certificateCovers?: (host: string) => boolean;
+  /** spec.tls: when the certificate expires (it was valid when checked). */
+  certificateValidTo?: string;
   /** From MediaMTX's control API; undefined when it could not be asked. */
-  probe?: { online: boolean; readers: number };
+  probe?: { online: boolean; readers: number; reconnectingSince?: string };
 }
 
-export function serviceHost(ls: LiveStream, service?: KubeObject): string {
-  const ingress = (service?.status as { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } | undefined)
-    ?.loadBalancer?.ingress?.[0];
-  return ingress?.ip ?? ingress?.hostname ?? `${names(ls.metadata.name).service}.${ls.metadata.namespace}.svc`;
+/** Where the stream is reached from, for a status: the same answer the renderer used for WebRTC's candidates. */
+export function streamReach(ls: LiveStream, o: Pick<Observed, 'spec' | 'service' | 'nodeAddress'>): Reach {
+  return reach(ls.metadata, o.spec, o.service as ObservedService | undefined, o.nodeAddress);
 }
 
-function endpoints(ls: LiveStream, o: Observed): Pick<LiveStreamStatus, 'ingest' | 'playback'> {
-  const host = serviceHost(ls, o.service);
+/**
+ * URLs as clients use them: the reachable host with the port each client dials (node ports on a NodePort Service),
+ * TLS schemes with spec.tls. While the host is not known, no URL that would carry it: the stream key and the
+ * Secret that holds the token are all that is certain.
+ */
+function endpoints(o: Observed, where: Reach): Pick<LiveStreamStatus, 'ingest' | 'playback' | 'endpoints'> {
+  const host = where.urlHost;
   const path = o.spec.path;
   const slash = path.lastIndexOf('/');
   const [app, key] = slash < 0 ? ['', path] : [path.slice(0, slash), path.slice(slash + 1)];
   const ing = new Set(o.spec.ingest.protocols);
   const play = new Set(o.spec.playback.protocols);
+  const tls = Boolean(o.spec.tls);
+  const tokenRef = { name: o.publishSecret.name, key: o.publishSecret.key };
+  if (!host)
+    return {
+      endpoints: { scope: where.scope },
+      ingest: { ...(ing.has('rtmp') ? { rtmp: { streamKey: key } } : {}), publishTokenSecretRef: tokenRef },
+      playback: {},
+    };
+  const at = (port: string) => `${host}:${where.ports[port]}`;
+  const http = tls ? 'https' : 'http';
+  const rtmp = tls ? `rtmps://${at('rtmps')}/${app}` : `rtmp://${at('rtmp')}/${app}`;
+  const rtsp = tls ? `rtsps://${at('rtsps')}/${path}` : `rtsp://${at('rtsp')}/${path}`;
+  const srt = (mode: string) => `srt://${at('srt')}?streamid=${mode}:${path}`;
+  const whip = `${http}://${at('webrtc')}/${path}/whip`;
+  const primary = ing.has('rtmp') ? rtmp : ing.has('srt') ? srt('publish') : ing.has('webrtc') ? whip : rtsp;
   return {
+    endpoints: { host, scope: where.scope },
     ingest: {
-      ...(ing.has('rtmp') ? { rtmp: { server: `rtmp://${host}:1935/${app}`, streamKey: key } } : {}),
-      ...(ing.has('srt') ? { srt: `srt://${host}:8890?streamid=publish:${path}` } : {}),
-      ...(ing.has('rtsp') ? { rtsp: `rtsp://${host}:8554/${path}` } : {}),
-      ...(ing.has('webrtc') ? { webrtc: `http://${host}:8889/${path}/whip` } : {}),
-      publishTokenSecretRef: { name: o.publishSecret.name, key: o.publishSecret.key },
+      url: primary,
+      ...(ing.has('rtmp') ? { rtmp: { server: rtmp, streamKey: key } } : {}),
+      ...(ing.has('srt') ? { srt: srt('publish') } : {}),
+      ...(ing.has('rtsp') ? { rtsp } : {}),
+      ...(ing.has('webrtc') ? { webrtc: whip } : {}),
+      publishTokenSecretRef: tokenRef,
     },
     playback: {
-      ...(play.has('hls') ? { hls: `http://${host}:8888/${path}/index.m3u8` } : {}),
-      ...(play.has('webrtc') ? { webrtc: `http://${host}:8889/${path}/` } : {}),
-      ...(play.has('rtsp') ? { rtsp: `rtsp://${host}:8554/${path}` } : {}),
-      ...(play.has('srt') ? { srt: `srt://${host}:8890?streamid=read:${path}` } : {}),
+      ...(play.has('hls') ? { hls: `${http}://${at('hls')}/${path}/index.m3u8` } : {}),
+      ...(play.has('webrtc') ? { webrtc: `${http}://${at('webrtc')}/${path}/` } : {}),
+      ...(play.has('rtsp') ? { rtsp } : {}),
+      ...(play.has('srt') ? { srt: srt('read') } : {}),
     },
   };
+}
+
+/** EndpointsReady: from where the URLs are reached, or what they wait for; and whether TLS clients accept the host. */
+function endpointsCondition(o: Observed, where: Reach): Cond {
+  const type = T.EndpointsReady;
+  if (where.scope === 'Pending') return { type, status: 'False', reason: where.reason, message: where.message };
+  const bare = where.urlHost?.replace(/^\[(.*)\]$/, '$1');
+  if (o.spec.tls && where.scope === 'External' && bare && o.certificateCovers && !o.certificateCovers(bare))
+    return {
+      type,
+      status: 'False',
+      reason: R.CertificateHostMismatch,
+      message: `The certificate in Secret ${o.spec.tls.secretRef.name} does not cover ${bare}, the host every URL uses: TLS clients will refuse it. Issue it for ${bare} (cert-manager Certificate spec.dnsNames), or set spec.service.externalHost to a name it covers.`,
+    };
+  return { type, status: 'True', reason: where.reason, message: where.message };
 }
 
 const deploymentAvailable = (d?: KubeObject) =>
@@ -77,6 +120,8 @@ export function desiredStatus(
   const failed = o.renderProblem ?? o.secretProblem ?? (available ? undefined : o.conflictProblem);
   const notReconciled = o.renderProblem ?? o.conflictProblem ?? o.applyProblem;
   const live = available && o.probe?.online === true;
+  // Without a render (an invalid spec) nothing is known about where the stream is reached.
+  const where = o.renderProblem ? undefined : streamReach(ls, o);
   let phase: Phase;
   if (failed) phase = 'Failed';
   else if (o.applyProblem ?? o.conflictProblem) phase = 'Degraded';
@@ -92,7 +137,7 @@ export function desiredStatus(
           type: T.SecretsResolved,
           status: 'True',
           reason: R.Resolved,
-          message: 'Every referenced Secret and key exists and parses.',
+          message: `Every referenced Secret and key exists and parses.${o.spec.tls && o.certificateValidTo ? ` The TLS certificate in Secret ${o.spec.tls.secretRef.name} is valid until ${o.certificateValidTo}.` : ''}`,
         },
     notReconciled
       ? { type: T.Reconciled, status: 'False', ...notReconciled }
@@ -124,9 +169,16 @@ export function desiredStatus(
             reason: R.ProbeFailed,
             message: 'The MediaMTX control API was not reachable.',
           }
-        : live
-          ? { type: T.Live, status: 'True', reason: R.PublisherOnline, message: 'A publisher is streaming.' }
-          : { type: T.Live, status: 'False', reason: R.NoPublisher, message: 'No publisher is streaming.' },
+        : live && o.probe.reconnectingSince
+          ? {
+              type: T.Live,
+              status: 'True',
+              reason: R.PublisherReconnecting,
+              message: `The publisher dropped at ${o.probe.reconnectingSince}; the stream counts as live for a few seconds while it reconnects.`,
+            }
+          : live
+            ? { type: T.Live, status: 'True', reason: R.PublisherOnline, message: 'A publisher is streaming.' }
+            : { type: T.Live, status: 'False', reason: R.NoPublisher, message: 'No publisher is streaming.' },
     o.configPending
       ? { type: T.ConfigApplied, status: 'False', ...o.configPending }
       : {
@@ -136,6 +188,7 @@ export function desiredStatus(
           message: 'MediaMTX runs the configuration of the current spec.',
         },
     tokenCondition(o),
+    ...(where ? [endpointsCondition(o, where)] : []),
   ];
   return {
     observedGeneration: ls.metadata.generation ?? 0,
@@ -144,7 +197,7 @@ export function desiredStatus(
     path: o.spec.path,
     live,
     viewers: live ? (o.probe?.readers ?? 0) : 0,
-    ...endpoints(ls, o),
+    ...(where ? endpoints(o, where) : {}),
     ...(o.spec.recording.enabled ? { recording: { claimName: names(ls.metadata.name).recordings } } : {}),
   };
 }

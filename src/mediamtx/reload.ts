@@ -20,10 +20,10 @@ const everything = (why: string): KeyReload => ({
   drops: 'everyone',
   restarts: `every MediaMTX server (${why})`,
 });
-const server = (name: Exclude<Audience, 'everyone' | 'none'>): KeyReload => ({
+const server = (name: Exclude<Audience, 'everyone' | 'none'>, label = name.toUpperCase()): KeyReload => ({
   class: 'server-restart',
   drops: name,
-  restarts: `the ${name.toUpperCase()} server`,
+  restarts: `the ${label} server`,
 });
 const listener = (name: string): KeyReload => ({
   class: 'server-restart',
@@ -51,15 +51,30 @@ export const GLOBAL_RELOAD: Record<string, KeyReload> = {
   rtsp: server('rtsp'),
   rtspTransports: server('rtsp'),
   rtspAuthMethods: server('rtsp'),
+  // closeRTSPSServer alone (the plain RTSP server does not compare them).
+  rtspsAddress: server('rtsp', 'RTSPS'),
+  rtspServerKey: server('rtsp', 'RTSPS'),
+  rtspServerCert: server('rtsp', 'RTSPS'),
   rtmp: server('rtmp'),
-  rtmpEncryption: server('rtmp'),
+  // closeRTMPServer and closeRTMPSServer both compare it: the plain and the TLS listener restart.
+  rtmpEncryption: server('rtmp', 'RTMP and RTMPS'),
   rtmpAddress: server('rtmp'),
+  // closeRTMPSServer alone.
+  rtmpsAddress: server('rtmp', 'RTMPS'),
+  rtmpServerKey: server('rtmp', 'RTMPS'),
+  rtmpServerCert: server('rtmp', 'RTMPS'),
   hls: server('hls'),
   hlsAddress: server('hls'),
+  hlsEncryption: server('hls'),
+  hlsServerKey: server('hls'),
+  hlsServerCert: server('hls'),
   hlsAllowOrigins: server('hls'),
   hlsVariant: server('hls'),
   webrtc: server('webrtc'),
   webrtcAddress: server('webrtc'),
+  webrtcEncryption: server('webrtc'),
+  webrtcServerKey: server('webrtc'),
+  webrtcServerCert: server('webrtc'),
   webrtcAllowOrigins: server('webrtc'),
   webrtcLocalUDPAddress: server('webrtc'),
   webrtcLocalTCPAddress: server('webrtc'),

@@ -4,7 +4,15 @@ import { stringify } from 'yaml';
 import { MEDIAMTX_VERSION, type ResolvedSpec } from '../api/livestream.ts';
 import type { AuthConfig } from '../auth/contract.ts';
 import { unknownKeys } from '../mediamtx/keys.ts';
-import { AUTH_HOOK_PORT, enabledServers, MEDIAMTX_API_PORT, MEDIAMTX_METRICS_PORT } from './ports.ts';
+import {
+  AUTH_HOOK_PORT,
+  enabledServers,
+  MEDIAMTX_API_PORT,
+  MEDIAMTX_METRICS_PORT,
+  PROTOCOL_PORTS,
+  plainListener,
+  TLS_PORTS,
+} from './ports.ts';
 
 export const CONFIG_DIR = '/config';
 export const RECORDINGS_DIR = '/recordings';
@@ -14,6 +22,8 @@ export const secretFiles = {
   publish: `${SECRETS_DIR}/publish`,
   jwt: `${SECRETS_DIR}/jwt`,
   internal: `${SECRETS_DIR}/internal`,
+  /** spec.tls.secretRef (kubernetes.io/tls), mounted into the MediaMTX container only. */
+  tls: `${SECRETS_DIR}/tls`,
 };
 
 /**
@@ -21,9 +31,27 @@ export const secretFiles = {
  * roll. The reload still restarts servers (logLevel restarts all of them): see src/mediamtx/reload.ts, and the
  * controller's rule that a change which would drop connected sessions waits until nobody is connected.
  */
-export const RELOADED_GLOBAL_KEYS = ['logLevel', 'hlsAllowOrigins', 'webrtcAllowOrigins'] as const;
+export const RELOADED_GLOBAL_KEYS = [
+  'logLevel',
+  'hlsAllowOrigins',
+  'webrtcAllowOrigins',
+  // The reachable address appears after the pod does (a load balancer gets its address): a WebRTC server restart,
+  // never a new pod.
+  'webrtcAdditionalHosts',
+  'webrtcIPsFromInterfaces',
+] as const;
 
-export function mediamtxConfig(spec: ResolvedSpec): Record<string, unknown> {
+/** What the config takes from where the stream is reached (src/render/endpoints.ts). */
+export interface EdgeConfig {
+  /** The externally reachable host WebRTC advertises as its ICE candidate; pod IPs are advertised without one. */
+  iceHost?: string;
+  /** Node ports the ICE listeners use on a NodePort Service (a candidate carries the port MediaMTX listens on). */
+  ice?: { udp?: number; tcp?: number };
+}
+
+const ICE_PORT = PROTOCOL_PORTS.webrtc[1].port;
+
+export function mediamtxConfig(spec: ResolvedSpec, edge: EdgeConfig = {}): Record<string, unknown> {
   const on = enabledServers(spec);
   const rec = spec.recording;
   const config: Record<string, unknown> = {
@@ -46,11 +74,12 @@ export function mediamtxConfig(spec: ResolvedSpec): Record<string, unknown> {
     rtsp: on.has('rtsp'),
     // UDP transport cannot cross a Service's NAT; TCP interleaved always can.
     rtspTransports: ['tcp'],
-    rtspEncryption: 'no',
+    // With spec.tls the encryption keys come from the pod's environment (tlsConfig): not stated here twice.
+    ...(spec.tls ? {} : { rtspEncryption: 'no' }),
     rtspAddress: ':8554',
     rtspAuthMethods: ['basic'],
     rtmp: on.has('rtmp'),
-    rtmpEncryption: 'no',
+    ...(spec.tls ? {} : { rtmpEncryption: 'no' }),
     rtmpAddress: ':1935',
     hls: on.has('hls'),
     hlsAddress: ':8888',
@@ -59,10 +88,13 @@ export function mediamtxConfig(spec: ResolvedSpec): Record<string, unknown> {
     webrtc: on.has('webrtc'),
     webrtcAddress: ':8889',
     webrtcAllowOrigins: spec.playback.allowedOrigins,
-    webrtcLocalUDPAddress: ':8189',
-    webrtcLocalTCPAddress: '',
-    webrtcIPsFromInterfaces: true,
-    webrtcAdditionalHosts: [],
+    // ICE on one fixed UDP port and one fixed TCP port, both on the Service. Candidates advertise the reachable
+    // host when there is one (pod IPs mean nothing outside the cluster), the pod's own addresses otherwise.
+    // (Streams without WebRTC keep MediaMTX's defaults, so nothing about them changes when their address does.)
+    webrtcLocalUDPAddress: `:${edge.ice?.udp ?? ICE_PORT}`,
+    webrtcLocalTCPAddress: on.has('webrtc') ? `:${edge.ice?.tcp ?? ICE_PORT}` : '',
+    webrtcIPsFromInterfaces: !(on.has('webrtc') && edge.iceHost),
+    webrtcAdditionalHosts: on.has('webrtc') && edge.iceHost ? [edge.iceHost] : [],
     srt: on.has('srt'),
     srtAddress: ':8890',
     // MoQ writes a self-signed cert to the working directory and is not offered by the API.
@@ -72,7 +104,10 @@ export function mediamtxConfig(spec: ResolvedSpec): Record<string, unknown> {
       // and every other path is refused before MediaMTX even asks the sidecar.
       [spec.path]: {
         source: 'publisher',
-        overridePublisher: false,
+        // A newcomer the hook allows replaces the publisher on air at once: a streamer reconnecting after a
+        // network blip is back in well under a second instead of being refused until its old session times out.
+        // The sidecar allows that only to the token on air (auth.json publish.override), so nobody else can.
+        overridePublisher: true,
         record: rec.enabled,
         recordPath: `${RECORDINGS_DIR}/%path/%Y-%m-%d_%H-%M-%S-%f`,
         recordFormat: rec.format,
@@ -81,10 +116,48 @@ export function mediamtxConfig(spec: ResolvedSpec): Record<string, unknown> {
       },
     },
   };
-  const bad = unknownKeys(config, MEDIAMTX_VERSION);
+  const bad = unknownKeys({ ...config, ...tlsConfig(spec) }, MEDIAMTX_VERSION);
   if (bad.length) throw new Error(`renderer emitted keys MediaMTX ${MEDIAMTX_VERSION} rejects: ${bad.join(', ')}`);
   return config;
 }
+
+/**
+ * The TLS settings (spec.tls). They name files from the pod's certificate volume, so they travel with that volume
+ * in the pod template, as MediaMTX's MTX_* environment, not in the shared ConfigMap: a pod that predates spec.tls
+ * (still running while its replacement starts) would otherwise reload a config naming files it does not have,
+ * and MediaMTX exits when a reload fails. Certificate renewals need neither: MediaMTX 1.20.1 reloads the files
+ * when kubelet swaps them (internal/certloader).
+ */
+export function tlsConfig(spec: ResolvedSpec): Record<string, string> {
+  if (!spec.tls) return {};
+  const on = enabledServers(spec);
+  const cert = `${secretFiles.tls}/tls.crt`;
+  const key = `${secretFiles.tls}/tls.key`;
+  const encryption = (p: 'rtmp' | 'rtsp') => (plainListener(spec, p) ? 'optional' : 'strict');
+  return {
+    ...(on.has('rtmp')
+      ? {
+          rtmpEncryption: encryption('rtmp'),
+          rtmpsAddress: `:${TLS_PORTS.rtmp.port}`,
+          rtmpServerKey: key,
+          rtmpServerCert: cert,
+        }
+      : {}),
+    ...(on.has('rtsp')
+      ? {
+          rtspEncryption: encryption('rtsp'),
+          rtspsAddress: `:${TLS_PORTS.rtsp.port}`,
+          rtspServerKey: key,
+          rtspServerCert: cert,
+        }
+      : {}),
+    ...(on.has('hls') ? { hlsEncryption: 'true', hlsServerKey: key, hlsServerCert: cert } : {}),
+    ...(on.has('webrtc') ? { webrtcEncryption: 'true', webrtcServerKey: key, webrtcServerCert: cert } : {}),
+  };
+}
+
+/** MediaMTX's environment override of a global key: MTX_ and the key in upper case. */
+export const envName = (key: string) => `MTX_${key.toUpperCase()}`;
 
 /** The part of the config whose change rolls the pod: everything but paths and the keys applied by reload. */
 export function restartRelevantConfig(config: Record<string, unknown>): Record<string, unknown> {
@@ -97,8 +170,11 @@ export function restartRelevantConfig(config: Record<string, unknown>): Record<s
 // MediaMTX parses YAML 1.1, where a bare `no` is a boolean: render with 1.1 quoting rules and no anchors.
 const YAML_OPTIONS = { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false } as const;
 
-export function mediamtxYaml(config: Record<string, unknown>): string {
-  return `# Rendered by vstream for MediaMTX ${MEDIAMTX_VERSION}. Edits are overwritten.\n${stringify(config, YAML_OPTIONS)}`;
+export function mediamtxYaml(config: Record<string, unknown>, tls = false): string {
+  const note = tls
+    ? "# TLS (the *Encryption, *ServerKey/Cert and rtmps/rtspsAddress keys) is set by the pod's MTX_* environment,\n# next to the certificate volume it names.\n"
+    : '';
+  return `# Rendered by vstream for MediaMTX ${MEDIAMTX_VERSION}. Edits are overwritten.\n${note}${stringify(config, YAML_OPTIONS)}`;
 }
 
 /** What the auth sidecar enforces (its auth.json): the schema and type the sidecar validates it with. */
@@ -109,7 +185,7 @@ export function authConfig(spec: ResolvedSpec, publishKey: string): AuthConfig {
   const jwt = spec.playback.jwt;
   return {
     path: spec.path,
-    publish: { tokenFile: `${secretFiles.publish}/${publishKey}` },
+    publish: { tokenFile: `${secretFiles.publish}/${publishKey}`, override: 'sameToken' },
     read: {
       access: spec.playback.access,
       ...(spec.playback.access === 'jwt' && jwt

@@ -1,15 +1,18 @@
 // spec + resolved inputs -> the Kubernetes objects one LiveStream owns. Pure: no I/O, no clock, no randomness.
 import { createHash } from 'node:crypto';
 import { API_VERSION, KIND, type LiveStream, type ResolvedSpec, resolveSpec } from '../api/livestream.ts';
+import { iceNodePorts, type ObservedService, type Reach, reach } from './endpoints.ts';
 import {
   type AuthConfig,
   authConfig,
   CONFIG_DIR,
+  envName,
   mediamtxConfig,
   mediamtxYaml,
   RECORDINGS_DIR,
   restartRelevantConfig,
   secretFiles,
+  tlsConfig,
 } from './mediamtx-config.ts';
 import { commonLabels, names, selectorLabels } from './names.ts';
 import { AUTH_METRICS_PORT, metricsPorts, type PortSpec, publicPorts } from './ports.ts';
@@ -17,6 +20,10 @@ import { AUTH_METRICS_PORT, metricsPorts, type PortSpec, publicPorts } from './p
 export interface RenderOptions {
   /** Image of the auth sidecar (the operator's own image: it runs `vstream auth`). */
   sidecarImage: string;
+  /** The stream's Service as the API server has it: node ports and the load balancer's address feed the render. */
+  service?: ObservedService;
+  /** Where NodePort streams are reached (the controller's --node-address). */
+  nodeAddress?: string;
 }
 
 export type K8sObject = {
@@ -39,6 +46,8 @@ export interface RenderedStream {
   /** Where the sidecar reads the publish token from (the user's Secret or the generated one). */
   publishSecret: { name: string; key: string; generated: boolean };
   auth: AuthConfig;
+  /** Where clients reach the stream from, as the render used it. */
+  reach: Reach;
 }
 
 export const RESTART_HASH_ANNOTATION = 'vstream.io/restart-hash';
@@ -73,7 +82,7 @@ function meta(ls: LiveStream, name: string, owned = true) {
 }
 
 const containerPorts = (ports: PortSpec[]) =>
-  ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol }));
+  ports.map((p) => ({ name: p.name, containerPort: p.containerPort ?? p.port, protocol: p.protocol }));
 const restricted = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
@@ -101,15 +110,21 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
   const publishSecret = userRef
     ? { name: userRef.name, key: userRef.key ?? 'token', generated: false }
     : { name: n.publishSecret, key: 'token', generated: true };
-  const config = mediamtxConfig(spec);
+  const where = reach({ name, namespace: ls.metadata.namespace }, spec, opts.service, opts.nodeAddress);
+  const ice = iceNodePorts(spec, opts.service);
+  const config = mediamtxConfig(spec, { ...(where.iceHost ? { iceHost: where.iceHost } : {}), ice });
+  const tls = tlsConfig(spec);
   const auth = authConfig(spec, publishSecret.key);
-  const ports = publicPorts(spec);
+  const ports = publicPorts(spec, ice);
 
   const configMap: K8sObject = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: meta(ls, n.configMap),
-    data: { [CONFIG_FILE]: mediamtxYaml(config), [AUTH_FILE]: `${JSON.stringify(auth, null, 2)}\n` },
+    data: {
+      [CONFIG_FILE]: mediamtxYaml(config, Boolean(spec.tls)),
+      [AUTH_FILE]: `${JSON.stringify(auth, null, 2)}\n`,
+    },
   };
 
   const jwtRef = spec.playback.access === 'jwt' ? spec.playback.jwt?.keysSecretRef : undefined;
@@ -124,6 +139,21 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     secretVolume('publish-token', publishSecret.name, publishSecret.key),
     secretVolume('internal', n.internalSecret, 'api-token'),
     ...(jwtRef ? [secretVolume('jwt-keys', jwtRef.name, jwtRef.key ?? 'jwks.json')] : []),
+    ...(spec.tls
+      ? [
+          {
+            name: 'tls',
+            secret: {
+              secretName: spec.tls.secretRef.name,
+              items: [
+                { key: 'tls.crt', path: 'tls.crt' },
+                { key: 'tls.key', path: 'tls.key' },
+              ],
+              defaultMode: 0o440,
+            },
+          },
+        ]
+      : []),
     ...(spec.recording.enabled ? [{ name: 'recordings', persistentVolumeClaim: { claimName: n.recordings } }] : []),
   ];
 
@@ -133,6 +163,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     image: spec.mediamtx.image,
     args: [`${CONFIG_DIR}/${CONFIG_FILE}`],
     workingDir: '/work',
+    ...(spec.tls ? { env: Object.entries(tls).map(([k, value]) => ({ name: envName(k), value })) } : {}),
     ports: containerPorts([...ports, ...metricsPorts.filter((p) => p.port !== AUTH_METRICS_PORT)]),
     // MediaMTX sends every HTTP request, probes included, through the auth hook; a TCP probe needs no credential.
     startupProbe: { tcpSocket: { port: probePort }, periodSeconds: 2, failureThreshold: 30 },
@@ -144,6 +175,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
       { name: 'work', mountPath: '/work' },
       ...(spec.recording.enabled ? [{ name: 'recordings', mountPath: RECORDINGS_DIR }] : []),
+      ...(spec.tls ? [{ name: 'tls', mountPath: secretFiles.tls, readOnly: true }] : []),
     ],
   };
   const sidecar = {
@@ -250,6 +282,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     ...(recordings ? { recordings } : {}),
     publishSecret,
     auth,
+    reach: where,
   };
 }
 

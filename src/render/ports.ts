@@ -4,8 +4,11 @@ import type { ResolvedSpec } from '../api/livestream.ts';
 
 export interface PortSpec {
   name: string;
+  /** The Service port (and the container port unless containerPort says otherwise). */
   port: number;
   protocol: 'TCP' | 'UDP';
+  /** Where MediaMTX listens, when not on `port`: WebRTC ICE on a NodePort Service listens on its node port. */
+  containerPort?: number;
 }
 
 export const AUTH_HOOK_PORT = 9000; // loopback only: MediaMTX -> sidecar
@@ -18,11 +21,20 @@ export const PROTOCOL_PORTS = {
   rtsp: [{ name: 'rtsp', port: 8554, protocol: 'TCP' }],
   srt: [{ name: 'srt', port: 8890, protocol: 'UDP' }],
   hls: [{ name: 'hls', port: 8888, protocol: 'TCP' }],
+  // WHIP/WHEP signalling, then media over ICE: one fixed UDP port and one fixed TCP port (for networks that block
+  // UDP), both on the Service, so a load balancer or a node port can carry them.
   webrtc: [
     { name: 'webrtc', port: 8889, protocol: 'TCP' },
     { name: 'webrtc-ice', port: 8189, protocol: 'UDP' },
+    { name: 'webrtc-ice-tcp', port: 8189, protocol: 'TCP' },
   ],
 } as const satisfies Record<string, readonly PortSpec[]>;
+
+/** With spec.tls: RTMPS and RTSPS replace (or, with spec.tls.allowPlaintext, join) the plain listeners. */
+export const TLS_PORTS = {
+  rtmp: { name: 'rtmps', port: 1936, protocol: 'TCP' },
+  rtsp: { name: 'rtsps', port: 8322, protocol: 'TCP' },
+} as const satisfies Record<string, PortSpec>;
 
 export type Server = keyof typeof PROTOCOL_PORTS;
 
@@ -31,10 +43,27 @@ export function enabledServers(spec: ResolvedSpec): Set<Server> {
   return new Set<Server>([...spec.ingest.protocols, ...spec.playback.protocols]);
 }
 
-/** Public ports in a stable order (the order of PROTOCOL_PORTS), so renders are deterministic. */
-export function publicPorts(spec: ResolvedSpec): PortSpec[] {
+/** Whether a protocol keeps its plain listener: always without TLS, with TLS only when allowPlaintext names it. */
+export function plainListener(spec: ResolvedSpec, protocol: 'rtmp' | 'rtsp'): boolean {
+  return !spec.tls || (spec.tls.allowPlaintext ?? []).includes(protocol);
+}
+
+/**
+ * Public ports in a stable order (the order of PROTOCOL_PORTS), so renders are deterministic. `ice` gives the node
+ * ports MediaMTX's ICE listeners must use on a NodePort Service (a candidate advertises the port it listens on).
+ */
+export function publicPorts(spec: ResolvedSpec, ice: { udp?: number; tcp?: number } = {}): PortSpec[] {
   const on = enabledServers(spec);
-  return (Object.keys(PROTOCOL_PORTS) as Server[]).filter((s) => on.has(s)).flatMap((s) => [...PROTOCOL_PORTS[s]]);
+  return (Object.keys(PROTOCOL_PORTS) as Server[])
+    .filter((s) => on.has(s))
+    .flatMap((s): PortSpec[] => {
+      if (s === 'rtmp' || s === 'rtsp')
+        return [...(spec.tls ? [TLS_PORTS[s]] : []), ...(plainListener(spec, s) ? PROTOCOL_PORTS[s] : [])];
+      return PROTOCOL_PORTS[s].map((p) => {
+        const listen = p.name === 'webrtc-ice' ? ice.udp : p.name === 'webrtc-ice-tcp' ? ice.tcp : undefined;
+        return listen ? { ...p, containerPort: listen } : { ...p };
+      });
+    });
 }
 
 /** On the ClusterIP metrics Service only: never exposed by the user-facing (possibly public) Service. */

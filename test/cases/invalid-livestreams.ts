@@ -155,4 +155,28 @@ export const INVALID: InvalidCase[] = [
     expect: ['spec.mediamtx.logLevel'],
     cel: false,
   },
+  {
+    title: 'external host with a scheme',
+    spec: { service: { externalHost: 'https://live.example.com' } },
+    expect: ['spec.service.externalHost'],
+    cel: false,
+  },
+  {
+    title: 'external host with a port',
+    spec: { service: { externalHost: 'live.example.com:1935' } },
+    expect: ['spec.service.externalHost'],
+    cel: false,
+  },
+  {
+    title: 'tls without a secretRef',
+    spec: { tls: {} },
+    expect: ['spec.tls.secretRef', 'Required'],
+    cel: false,
+  },
+  {
+    title: 'plaintext HLS beside TLS (MediaMTX serves HLS over one scheme)',
+    spec: { tls: { secretRef: { name: 'x' }, allowPlaintext: ['hls'] } },
+    expect: ['spec.tls.allowPlaintext[0]', 'Unsupported value'],
+    cel: false,
+  },
 ];

@@ -192,7 +192,10 @@ describe('a JWT-protected, recorded stream', () => {
     expect(cli('token', 'publish', '--stream', `${ns}/show`)).toBe(before);
     const fresh = cli('token', 'publish', '--stream', `${ns}/show`, '--rotate');
     expect(fresh).not.toBe(before);
-    await waitUntil('sidecar picked up the rotated token', async () => (await hook(fresh)) === 200, 120_000, 500);
+    // Known once loaded (401 before). While the stream is live on the previous token, the new one is refused as
+    // path_busy (403): only the token on air may take over a live stream (a reconnect).
+    await waitUntil('sidecar picked up the rotated token', async () => (await hook(fresh)) !== 401, 120_000, 500);
+    expect(await hook(fresh)).toBe(403);
     expect(await hook(before)).toBe(200);
     expect(await hook('never-issued-token-0123456789')).toBe(401);
   });
@@ -200,6 +203,7 @@ describe('a JWT-protected, recorded stream', () => {
   it('refuses a wrong publish token and a second publisher', async () => {
     const wrong = publishRtmp(localIngest(ls, e.ports.rtmp!, 'wrong-token-0123456789abc'), 10);
     expect(await wrong.exited).not.toBe(0);
+    // The rotated token, not the one on air (which would be a reconnect, and take over).
     const second = publishRtmp(localIngest(ls, e.ports.rtmp!, await publishToken('show')), 10);
     expect(await second.exited).not.toBe(0);
     expect(pub.proc.exitCode).toBeNull();

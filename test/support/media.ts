@@ -1,6 +1,6 @@
 // Real media: ffmpeg publishing a test pattern, and an HLS client that waits for a playable playlist.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fetch } from 'undici';
+import { type Dispatcher, fetch } from 'undici';
 
 export interface Publisher {
   proc: ChildProcess;
@@ -11,7 +11,7 @@ export interface Publisher {
 }
 
 /** ffmpeg -re with a synthetic source: x264 + AAC over RTMP (a keyframe every second keeps segments short). */
-export function publishRtmp(url: string, seconds = 120): Publisher {
+export function publishRtmp(url: string, seconds = 120, opts: { size?: string; bitrate?: string } = {}): Publisher {
   const proc = spawn(
     'ffmpeg',
     [
@@ -22,7 +22,7 @@ export function publishRtmp(url: string, seconds = 120): Publisher {
       '-f',
       'lavfi',
       '-i',
-      `testsrc=size=320x240:rate=25:duration=${seconds}`,
+      `testsrc=size=${opts.size ?? '320x240'}:rate=25:duration=${seconds}`,
       '-f',
       'lavfi',
       '-i',
@@ -37,6 +37,7 @@ export function publishRtmp(url: string, seconds = 120): Publisher {
       '25',
       '-pix_fmt',
       'yuv420p',
+      ...(opts.bitrate ? ['-b:v', opts.bitrate, '-maxrate', opts.bitrate, '-bufsize', opts.bitrate] : []),
       '-c:a',
       'aac',
       '-b:a',
@@ -66,8 +67,8 @@ export function publishRtmp(url: string, seconds = 120): Publisher {
   };
 }
 
-export async function httpGet(url: string, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+export async function httpGet(url: string, headers: Record<string, string> = {}, dispatcher?: Dispatcher) {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000), ...(dispatcher ? { dispatcher } : {}) });
   return { status: res.status, body: await res.text(), headers: res.headers };
 }
 
@@ -81,17 +82,18 @@ export async function waitPlayable(
   headers: Record<string, string>,
   since: number,
   timeoutMs = 60_000,
+  dispatcher?: Dispatcher,
 ) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     try {
-      const index = await httpGet(`${base}/${path}/index.m3u8`, headers);
+      const index = await httpGet(`${base}/${path}/index.m3u8`, headers, dispatcher);
       last = `index ${index.status}`;
       if (index.status === 200) {
         const media = index.body.split('\n').find((l) => l && !l.startsWith('#'));
         if (media) {
-          const m = await httpGet(`${base}/${path}/${media}`, headers);
+          const m = await httpGet(`${base}/${path}/${media}`, headers, dispatcher);
           last = `media ${m.status}`;
           if (m.status === 200 && m.body.includes('#EXTINF'))
             return { ms: Date.now() - since, index: index.body, media: m.body };

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { hostPort, oneOf, positiveDuration, positiveInt } from '../../src/cli-flags.ts';
+import { hostAddress, hostPort, oneOf, positiveDuration, positiveInt } from '../../src/cli-flags.ts';
 import { durationSeconds } from '../../src/render/mediamtx-config.ts';
 
 const run = promisify(execFile);
@@ -48,6 +48,15 @@ describe('flag parsers', () => {
     for (const bad of ['', ' ', '1e3', '0x10', 'NaN', 'Infinity', '99999999999999999999', true])
       expect(() => positiveInt('n', bad, 8), String(bad)).toThrow(/--n must be a positive whole number/);
   });
+  it('hostAddress: an IP (IPv6 brackets dropped) or a DNS name', () => {
+    expect(hostAddress('node-address', undefined)).toBeUndefined();
+    expect(hostAddress('node-address', '198.51.100.4')).toBe('198.51.100.4');
+    expect(hostAddress('node-address', '[2001:db8::4]')).toBe('2001:db8::4');
+    expect(hostAddress('node-address', 'node1.example.com')).toBe('node1.example.com');
+    for (const bad of ['', 'http://x', 'a b', 'x:80', '-x.example'])
+      expect(() => hostAddress('node-address', bad), String(bad)).toThrow(/--node-address must be an IP/);
+  });
+
   it('hostPort', () => {
     for (const ok of ['0.0.0.0:8080', ':9000', '[::1]:0', 'localhost:65535'])
       expect(hostPort('a', ok, 'x'), ok).toBe(ok);

@@ -329,9 +329,44 @@ describe('changes that would drop connected sessions wait until nobody is connec
   beforeEach(() => {
     requeued.length = 0;
     state = { online: false, readers: [] };
-    setup({ locateApi: () => base, requeue: (k) => requeued.push(k) });
+    // No grace period here: "the publisher left" means left (the grace period has its own test).
+    setup({ locateApi: () => base, requeue: (k) => requeued.push(k), liveGraceMs: 0 });
   });
   const live = { online: true, source: { type: 'rtmpConn' }, readers: [{ type: 'hlsMuxer' }] };
+
+  it('a publisher that drops is still live for the grace period: a reconnect is not an outage, and held changes keep waiting', async () => {
+    setup({ locateApi: () => base, requeue: (k) => requeued.push(k), liveGraceMs: 400 });
+    addStream('g');
+    await settle(`${NS}/g`);
+    markAvailable('g');
+    state = live;
+    await reconciler.pollLive(`${NS}/g`);
+    expect(stream('g').status?.phase).toBe('Live');
+    editSpec('g', { mediamtx: { logLevel: 'debug' } });
+    await settle(`${NS}/g`);
+    const cm = writesTo('/configmaps/').length;
+
+    state = { online: false, readers: [] };
+    const r = await reconciler.pollLive(`${NS}/g`);
+    expect(r?.requeueAfterMs).toBeLessThanOrEqual(450);
+    expect(stream('g').status).toMatchObject({ live: true, phase: 'Live' });
+    expect(condition('g', ConditionType.Live)).toMatchObject({ status: 'True', reason: Reason.PublisherReconnecting });
+    await settle(`${NS}/g`);
+    expect(writesTo('/configmaps/').length).toBe(cm); // the streamer is expected back: the roll still waits
+    // Back within the grace period: never reported offline.
+    state = live;
+    await reconciler.pollLive(`${NS}/g`);
+    expect(condition('g', ConditionType.Live)).toMatchObject({ status: 'True', reason: Reason.PublisherOnline });
+
+    state = { online: false, readers: [] };
+    await reconciler.pollLive(`${NS}/g`);
+    await new Promise((res) => setTimeout(res, 450));
+    await reconciler.pollLive(`${NS}/g`);
+    expect(stream('g').status).toMatchObject({ live: false, phase: 'Ready' });
+    expect(condition('g', ConditionType.Live)).toMatchObject({ status: 'False', reason: Reason.NoPublisher });
+    await settle(`${NS}/g`);
+    expect(writesTo('/configmaps/').length).toBe(cm + 1);
+  });
 
   it('a logLevel change and a new pod are held while live, announced, and applied once the publisher leaves', async () => {
     addStream('d');

@@ -10,6 +10,7 @@ import {
   PLAYBACK_PROTOCOLS,
 } from '../../src/api/livestream.ts';
 import { unknownKeys } from '../../src/mediamtx/keys.ts';
+import { envName, tlsConfig } from '../../src/render/mediamtx-config.ts';
 import {
   childObjects,
   internalSecretObject,
@@ -61,7 +62,20 @@ const specArb: fc.Arbitrary<LiveStreamSpec> = fc.record(
       retention: fc.constantFrom('0s', '24h', '168h'),
       reclaimPolicy: fc.constantFrom('Retain' as const, 'Delete' as const),
     }),
-    service: fc.record({ type: fc.constantFrom('ClusterIP' as const, 'NodePort' as const, 'LoadBalancer' as const) }),
+    service: fc.record(
+      {
+        type: fc.constantFrom('ClusterIP' as const, 'NodePort' as const, 'LoadBalancer' as const),
+        externalHost: fc.constantFrom('live.example.com', 'a.b.example'),
+      },
+      { requiredKeys: ['type'] },
+    ),
+    tls: fc.record(
+      {
+        secretRef: fc.record({ name: secretName }),
+        allowPlaintext: fc.subarray(['rtmp', 'rtsp'] as ('rtmp' | 'rtsp')[]),
+      },
+      { requiredKeys: ['secretRef'] },
+    ),
   },
   { requiredKeys: [] },
 ) as fc.Arbitrary<LiveStreamSpec>;
@@ -104,12 +118,28 @@ describe('renderer invariants', () => {
         expect(c.authHTTPExclude).toEqual([]);
         expect(c.rtspTransports).toEqual(['tcp']);
         expect(c.moq).toBe(false);
-        expect(c.rtspEncryption).toBe('no');
+        // TLS lives in the pod (environment + certificate volume), never in the shared config.
+        const env = ((r.deployment.spec as any).template.spec.containers[0].env ?? []) as {
+          name: string;
+          value: string;
+        }[];
+        if (spec.tls) {
+          expect(c).not.toHaveProperty('rtspEncryption');
+          const tls = tlsConfig(r.spec);
+          expect(unknownKeys(tls, MEDIAMTX_VERSION)).toEqual([]);
+          expect(env).toEqual(Object.entries(tls).map(([k, value]) => ({ name: envName(k), value })));
+          expect(JSON.stringify(r.configMap)).not.toContain('/var/run/vstream/tls');
+        } else {
+          expect(c.rtspEncryption).toBe('no');
+          expect(env).toEqual([]);
+        }
         const paths = Object.entries(c.paths as Record<string, Record<string, unknown>>);
         expect(paths).toHaveLength(1);
         const [name, p] = paths[0]!;
         expect(name).toBe(r.spec.path);
-        expect(p.overridePublisher).toBe(false);
+        // MediaMTX lets a newcomer replace the publisher only because the sidecar lets only the same token try.
+        expect(p.overridePublisher).toBe(true);
+        expect(r.auth.publish.override).toBe('sameToken');
         expect(String(p.recordPath)).toMatch(/^\/recordings\/%path\//);
       }),
     );

@@ -43,14 +43,14 @@ describe('desiredStatus', () => {
   });
 
   it('uses the load balancer address for endpoints when there is one, and splits the path for OBS', () => {
-    const svc = {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'show' },
-      status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } },
-    };
-    const s = desiredStatus(ls, { ...base, service: svc });
+    const lb = { ...ls, spec: { ...ls.spec, service: { type: 'LoadBalancer' as const } } };
+    const s = desiredStatus(lb, {
+      ...base,
+      spec: resolveSpec('show', lb.spec),
+      service: lbService({ ip: '203.0.113.7' }),
+    });
     expect(s.ingest).toMatchObject({
+      url: 'rtmp://203.0.113.7:1935/live',
       rtmp: { server: 'rtmp://203.0.113.7:1935/live', streamKey: 'show' },
       srt: 'srt://203.0.113.7:8890?streamid=publish:live/show',
     });
@@ -58,7 +58,134 @@ describe('desiredStatus', () => {
       hls: 'http://203.0.113.7:8888/live/show/index.m3u8',
       webrtc: 'http://203.0.113.7:8889/live/show/',
     });
-    expect(desiredStatus(ls, base).ingest?.rtmp?.server).toBe('rtmp://show.events.svc:1935/live');
+    expect(s.endpoints).toEqual({ host: '203.0.113.7', scope: 'External' });
+    expect(cond(s, 'EndpointsReady')).toMatchObject({ status: 'True', reason: 'LoadBalancer' });
+  });
+});
+
+const lbService = (ingress: { ip?: string; hostname?: string } | undefined, ports?: unknown[]) => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name: 'show' },
+  ...(ports ? { spec: { ports } } : {}),
+  status: { loadBalancer: { ingress: ingress ? [ingress] : [] } },
+});
+const cond = (s: ReturnType<typeof desiredStatus>, type: string) => s.conditions.find((c) => c.type === type);
+const withSpec = (extra: LiveStream['spec'], o: Partial<Parameters<typeof desiredStatus>[1]> = {}) => {
+  const l = { ...ls, spec: { ...ls.spec, ...extra } };
+  return desiredStatus(l, { ...base, spec: resolveSpec('show', l.spec), ...o });
+};
+
+describe('endpoints a streamer can reach', () => {
+  it('spec.service.externalHost wins over the load balancer address', () => {
+    const s = withSpec(
+      { service: { type: 'LoadBalancer', externalHost: 'live.example.com' } },
+      { service: lbService({ ip: '203.0.113.7' }) },
+    );
+    expect(s.ingest?.rtmp?.server).toBe('rtmp://live.example.com:1935/live');
+    expect(s.playback?.hls).toBe('http://live.example.com:8888/live/show/index.m3u8');
+    expect(cond(s, 'EndpointsReady')).toMatchObject({ status: 'True', reason: 'ExternalHost' });
+    expect(cond(s, 'EndpointsReady')?.message).toContain('203.0.113.7');
+  });
+
+  it('a load balancer hostname, and an IPv6 address in brackets', () => {
+    const host = withSpec(
+      { service: { type: 'LoadBalancer' } },
+      { service: lbService({ hostname: 'a1.elb.example' }) },
+    );
+    expect(host.ingest?.rtmp?.server).toBe('rtmp://a1.elb.example:1935/live');
+    const v6 = withSpec({ service: { type: 'LoadBalancer' } }, { service: lbService({ ip: '2001:db8::7' }) });
+    expect(v6.ingest?.rtmp?.server).toBe('rtmp://[2001:db8::7]:1935/live');
+    expect(v6.ingest?.srt).toBe('srt://[2001:db8::7]:8890?streamid=publish:live/show');
+    expect(v6.endpoints).toEqual({ host: '[2001:db8::7]', scope: 'External' });
+  });
+
+  it('a pending load balancer: no host-bearing URL, never the cluster name; the stream key and the Secret stay', () => {
+    const s = withSpec({ service: { type: 'LoadBalancer' } }, { service: lbService(undefined), deployment: available });
+    expect(s.ingest).toEqual({
+      rtmp: { streamKey: 'show' },
+      publishTokenSecretRef: { name: 'show-publish', key: 'token' },
+    });
+    expect(s.playback).toEqual({});
+    expect(s.endpoints).toEqual({ scope: 'Pending' });
+    expect(JSON.stringify(s)).not.toContain('.svc');
+    expect(cond(s, 'EndpointsReady')).toMatchObject({ status: 'False', reason: 'LoadBalancerPending' });
+    // The pod runs: the stream is Ready, only its address is missing.
+    expect(s.phase).toBe('Ready');
+  });
+
+  it('NodePort: the node address with each protocol’s node port', () => {
+    const ports = [
+      { name: 'rtmp', port: 1935, protocol: 'TCP', nodePort: 31935 },
+      { name: 'srt', port: 8890, protocol: 'UDP', nodePort: 30890 },
+      { name: 'hls', port: 8888, protocol: 'TCP', nodePort: 30888 },
+      { name: 'webrtc', port: 8889, protocol: 'TCP', nodePort: 30889 },
+      { name: 'webrtc-ice', port: 8189, protocol: 'UDP', nodePort: 30189 },
+      { name: 'webrtc-ice-tcp', port: 8189, protocol: 'TCP', nodePort: 30190 },
+    ];
+    const svc = lbService(undefined, ports);
+    const s = withSpec({ service: { type: 'NodePort' } }, { service: svc, nodeAddress: '198.51.100.4' });
+    expect(s.ingest?.rtmp?.server).toBe('rtmp://198.51.100.4:31935/live');
+    expect(s.ingest?.srt).toBe('srt://198.51.100.4:30890?streamid=publish:live/show');
+    expect(s.playback).toEqual({
+      hls: 'http://198.51.100.4:30888/live/show/index.m3u8',
+      webrtc: 'http://198.51.100.4:30889/live/show/',
+    });
+    expect(cond(s, 'EndpointsReady')).toMatchObject({ status: 'True', reason: 'NodePort' });
+    const ext = withSpec({ service: { type: 'NodePort', externalHost: 'live.example.com' } }, { service: svc });
+    expect(ext.ingest?.rtmp?.server).toBe('rtmp://live.example.com:31935/live');
+
+    const unknown = withSpec({ service: { type: 'NodePort' } }, { service: svc });
+    expect(unknown.ingest?.rtmp?.server).toBeUndefined();
+    expect(cond(unknown, 'EndpointsReady')).toMatchObject({ status: 'False', reason: 'NodeAddressUnknown' });
+    expect(cond(unknown, 'EndpointsReady')?.message).toContain('rtmp 31935/TCP');
+    const allocating = withSpec({ service: { type: 'NodePort' } }, { nodeAddress: '198.51.100.4' });
+    expect(cond(allocating, 'EndpointsReady')).toMatchObject({ status: 'False', reason: 'NodePortPending' });
+  });
+
+  it('ClusterIP streams say they are cluster-internal', () => {
+    const s = desiredStatus(ls, base);
+    expect(s.ingest?.rtmp?.server).toBe('rtmp://show.events.svc:1935/live');
+    expect(s.endpoints).toEqual({ host: 'show.events.svc', scope: 'ClusterInternal' });
+    expect(cond(s, 'EndpointsReady')).toMatchObject({ status: 'True', reason: 'ClusterInternal' });
+    expect(cond(s, 'EndpointsReady')?.message).toContain('only inside the cluster');
+  });
+
+  it('with spec.tls every URL has a TLS scheme and the TLS port; allowPlaintext does not change what status offers', () => {
+    const tls = { secretRef: { name: 'show-tls' }, allowPlaintext: ['rtmp' as const] };
+    const s = withSpec(
+      {
+        ingest: { protocols: ['rtmp', 'rtsp', 'webrtc'] },
+        playback: { protocols: ['hls', 'webrtc', 'rtsp'] },
+        service: { type: 'LoadBalancer', externalHost: 'live.example.com' },
+        tls,
+      },
+      { service: lbService({ ip: '203.0.113.7' }), certificateValidTo: '2027-01-01T00:00:00Z' },
+    );
+    expect(s.ingest).toMatchObject({
+      url: 'rtmps://live.example.com:1936/live',
+      rtmp: { server: 'rtmps://live.example.com:1936/live' },
+      rtsp: 'rtsps://live.example.com:8322/live/show',
+      webrtc: 'https://live.example.com:8889/live/show/whip',
+    });
+    expect(s.playback).toEqual({
+      hls: 'https://live.example.com:8888/live/show/index.m3u8',
+      webrtc: 'https://live.example.com:8889/live/show/',
+      rtsp: 'rtsps://live.example.com:8322/live/show',
+    });
+    expect(cond(s, 'SecretsResolved')?.message).toContain('valid until 2027-01-01T00:00:00Z');
+  });
+
+  it('a certificate that does not cover the host the URLs use is EndpointsReady=False, CertificateHostMismatch', () => {
+    const spec = {
+      service: { type: 'LoadBalancer' as const, externalHost: 'live.example.com' },
+      tls: { secretRef: { name: 't' } },
+    };
+    const mismatch = withSpec(spec, { certificateCovers: (h) => h === 'other.example.com' });
+    expect(cond(mismatch, 'EndpointsReady')).toMatchObject({ status: 'False', reason: 'CertificateHostMismatch' });
+    expect(cond(mismatch, 'EndpointsReady')?.message).toContain('live.example.com');
+    const ok = withSpec(spec, { certificateCovers: (h) => h === 'live.example.com' });
+    expect(cond(ok, 'EndpointsReady')).toMatchObject({ status: 'True', reason: 'ExternalHost' });
   });
 });
 
