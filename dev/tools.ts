@@ -14,7 +14,11 @@ export type Tool =
   | 'kwok'
   | 'helm'
   | 'mediamtx'
-  | 'authload';
+  | 'authload'
+  | 'promtool'
+  | 'prometheus'
+  | 'helm-docs'
+  | 'ct';
 const FAMILY: Record<Tool, string> = {
   'kube-apiserver': 'kube',
   'kube-controller-manager': 'kube',
@@ -24,6 +28,10 @@ const FAMILY: Record<Tool, string> = {
   helm: 'helm',
   mediamtx: 'mediamtx',
   authload: 'authload',
+  promtool: 'prometheus',
+  prometheus: 'prometheus',
+  'helm-docs': 'helm-docs',
+  ct: 'chart-testing',
 };
 
 let cacheDirs: Record<string, string> | undefined;

@@ -14,6 +14,7 @@ import { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
 import { LeaderElector } from './leader.ts';
 import { type ApiLocator, inClusterLocator } from './mediamtx-probe.ts';
+import { NamespacedInformers } from './namespaces.ts';
 import { type Caches, REGENERATED_ANNOTATION, Reconciler, type SecretInfo } from './reconcile.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -34,6 +35,10 @@ export interface ControllerOptions {
   log?: Logger;
   /** Informers older than this without a successful list/watch fail /livez. */
   watchdogMs?: number;
+  /** Only these namespaces (one informer per namespace and kind; namespaced RBAC suffices). Empty: all. */
+  watchNamespaces?: string[];
+  /** Image pull secrets (names) added to every stream pod. */
+  imagePullSecrets?: string[];
 }
 
 const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
@@ -77,6 +82,24 @@ function controllerMetrics(registry: Registry) {
   };
 }
 
+/** 1 for each LiveStream recordings claim: the recordings-volume alert joins kubelet's volume stats on it. */
+function recordingsClaimInfo(registry: Registry, pvcs: () => KubeObject[]) {
+  return new Gauge({
+    name: 'vstream_recordings_claim_info',
+    help: "A LiveStream's recordings PersistentVolumeClaim (value 1)",
+    labelNames: ['stream_namespace', 'stream', 'persistentvolumeclaim'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const pvc of pvcs()) {
+        const stream = pvc.metadata.labels?.[STREAM_LABEL];
+        if (stream && pvc.metadata.namespace)
+          this.set({ stream_namespace: pvc.metadata.namespace, stream, persistentvolumeclaim: pvc.metadata.name }, 1);
+      }
+    },
+  });
+}
+
 /** Keep only what the controller needs of a Secret: never its values, nor annotations that may copy them. */
 const secretInfo = (o: KubeObject): SecretInfo => ({
   metadata: {
@@ -100,11 +123,15 @@ export async function runController(opts: ControllerOptions) {
   const m = controllerMetrics(registry);
   const identity = opts.identity ?? `${hostname()}-${process.pid}`;
 
+  const watched = opts.watchNamespaces ?? [];
   const inf = <T extends { metadata: KubeObject['metadata'] } = KubeObject>(
     name: string,
     path: string,
     extra: Partial<ConstructorParameters<typeof Informer<T>>[1]> = {},
-  ) => new Informer<T>(kube, { name, path, labelSelector: MANAGED, ...extra }, log);
+  ) => {
+    const make = (p: string) => new Informer<T>(kube, { name, path: p, labelSelector: MANAGED, ...extra }, log);
+    return watched.length ? NamespacedInformers.of<T>(name, path, watched, make) : make(path);
+  };
   const caches: Caches = {
     streams: inf(PLURAL, `/apis/${API_VERSION}/${PLURAL}`, { labelSelector: undefined }) as Caches['streams'],
     configMaps: inf('configmaps', '/api/v1/configmaps'),
@@ -114,6 +141,7 @@ export async function runController(opts: ControllerOptions) {
     ownedSecrets: inf<SecretInfo>('secrets', '/api/v1/secrets', { transform: secretInfo }),
   };
   const informers = Object.values(caches) as unknown as Informer[];
+  recordingsClaimInfo(registry, () => caches.pvcs.list());
 
   const queue = new WorkQueue({
     name: 'livestream',
@@ -162,6 +190,7 @@ export async function runController(opts: ControllerOptions) {
     opts.probe === 'off' ? undefined : typeof opts.probe === 'function' ? opts.probe : inClusterLocator;
   const reconciler = new Reconciler(kube, caches, new EventRecorder(kube, log, identity), log, {
     sidecarImage: opts.sidecarImage,
+    ...(opts.imagePullSecrets?.length ? { imagePullSecrets: opts.imagePullSecrets } : {}),
     ...(locate ? { locateApi: locate, onRunning: (key: string) => liveQueue.ensure(key) } : {}),
     requeue: (key: string) => queue.add(key),
     ...(opts.liveResyncMs ? { liveResyncMs: opts.liveResyncMs } : {}),
@@ -248,7 +277,10 @@ export async function runController(opts: ControllerOptions) {
   });
   const bound = ops.address() as AddressInfo;
   const opsAddr = `http://${bound.address}:${bound.port}`;
-  log.info({ ops: opsAddr, identity, leaderElect: opts.leaderElect ?? false }, 'controller starting');
+  log.info(
+    { ops: opsAddr, identity, leaderElect: opts.leaderElect ?? false, namespaces: watched.length ? watched : 'all' },
+    'controller starting',
+  );
 
   await Promise.all(informers.map((x) => x.waitForSync()));
   log.info('caches synced');

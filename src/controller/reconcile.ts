@@ -55,6 +55,8 @@ export type KubeApi = Pick<Kube, 'getOrUndefined' | 'create' | 'apply'>;
 
 export interface ReconcilerOptions {
   sidecarImage: string;
+  /** Image pull secrets (names, in each stream's namespace) for stream pods. */
+  imagePullSecrets?: string[];
   /** Poll MediaMTX for live/viewers; off in benchmarks where no MediaMTX runs. */
   locateApi?: ApiLocator;
   liveResyncMs?: number;
@@ -150,7 +152,10 @@ export class Reconciler {
 
     let rendered: RenderedStream;
     try {
-      rendered = renderStream(ls, { sidecarImage: this.opts.sidecarImage });
+      rendered = renderStream(ls, {
+        sidecarImage: this.opts.sidecarImage,
+        ...(this.opts.imagePullSecrets ? { imagePullSecrets: this.opts.imagePullSecrets } : {}),
+      });
     } catch (e) {
       const problem = { reason: Reason.InvalidSpec, message: (e as Error).message };
       this.observations.delete(key);

@@ -17,6 +17,8 @@ import { AUTH_METRICS_PORT, metricsPorts, type PortSpec, publicPorts } from './p
 export interface RenderOptions {
   /** Image of the auth sidecar (the operator's own image: it runs `vstream auth`). */
   sidecarImage: string;
+  /** Image pull secrets (names) for the stream pod; they must exist in the stream's namespace. */
+  imagePullSecrets?: string[];
 }
 
 export type K8sObject = {
@@ -179,6 +181,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
         seccompProfile: { type: 'RuntimeDefault' },
       },
       terminationGracePeriodSeconds: 30,
+      ...(opts.imagePullSecrets?.length ? { imagePullSecrets: opts.imagePullSecrets.map((name) => ({ name })) } : {}),
       containers: [mediamtx, sidecar],
       volumes,
     },
