@@ -115,6 +115,29 @@ const relabel = (r: Obj) =>
     ]),
   );
 
+describe('the Grafana dashboard, with promtool', () => {
+  it("has only queries Prometheus's parser accepts (Grafana's variables filled in)", () => {
+    const dash = JSON.parse(readFileSync(join(CHART, 'dashboards/vstream.json'), 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
+    const fill = (e: string) =>
+      e
+        .replaceAll('$__rate_interval', '1m')
+        .replaceAll('$__range', '1h')
+        .replace(/\$(namespace|stream)/g, '.*');
+    for (const p of dash.panels)
+      for (const t of p.targets ?? []) {
+        try {
+          execFileSync(toolPath('promtool'), ['--experimental', 'promql', 'format', fill(t.expr)], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+        } catch (e) {
+          throw new Error(`${p.title}: ${(e as { stderr?: string }).stderr}`);
+        }
+      }
+  });
+});
+
 describe('a real Prometheus scraping through the PodMonitor and evaluating the rules', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vstream-prometheus-'));
   const streams = { dropped: fakeMediaMTX('live/dropped'), ended: fakeMediaMTX('live/ended') };

@@ -62,12 +62,14 @@ describe.skipIf(existing)('tenancy', () => {
       ['bob', 'view'],
       ['carol', 'admin'],
     ] as const) {
-      await kube.create({
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: `${user}-${role}`, namespace: WATCHED },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+      await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${WATCHED}/rolebindings`, {
+        body: {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: `${user}-${role}` },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+        },
       });
     }
   });
@@ -136,9 +138,7 @@ describe.skipIf(existing)('tenancy', () => {
       if ((await allowed(SA, saGroups, a)) !== expected)
         wrong.push(`${expected ? 'denied' : 'allowed'}: ${a.verb} ${a.resource} in ${a.namespace ?? '(all)'}`);
     expect(wrong).toEqual([]);
-    const crb = await kube.getOrUndefined(
-      resourcePath('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, 'tenants-vstream'),
-    );
+    const crb = await kube.getOrUndefined('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/tenants-vstream');
     expect(crb).toBeUndefined();
   });
 
