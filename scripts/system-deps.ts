@@ -1,31 +1,51 @@
-// The end-to-end tests publish with a real ffmpeg. Debian ships it; install it when we can (root + apt-get),
-// otherwise say exactly what is missing: the e2e suite then fails loudly instead of skipping.
+// System tools the tests and `npm run dev` need. Debian ships ffmpeg and yamllint; yamale (chart-testing's
+// Chart.yaml validator) comes from PyPI. Install them when we can (root + apt-get, python3 -m pip), otherwise say
+// exactly what is missing: the tests that need them then fail loudly instead of skipping.
 import { spawnSync } from 'node:child_process';
 
-const PACKAGES: Record<string, string> = { ffmpeg: 'ffmpeg', ffprobe: 'ffmpeg' };
+/** Binary -> Debian package. */
+const APT: Record<string, string> = { ffmpeg: 'ffmpeg', ffprobe: 'ffmpeg', yamllint: 'yamllint' };
+/** Binary -> pinned PyPI requirement. */
+const PIP: Record<string, string> = { yamale: 'yamale==6.1.0' };
 
 const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 
-export function ensureSystemPackages(): void {
-  const missing = [
+/** Installs what is missing of `bins` (default: everything the test suite needs). */
+export function ensureSystemPackages(bins: string[] = [...Object.keys(APT), ...Object.keys(PIP)]): void {
+  const missing = (table: Record<string, string>) => [
     ...new Set(
-      Object.entries(PACKAGES)
-        .filter(([bin]) => !has(bin))
-        .map(([, pkg]) => pkg),
+      bins
+        .filter((b) => table[b] && !has(b))
+        .map((b) => table[b]!)
+        .filter(Boolean),
     ),
   ];
-  if (!missing.length) return;
+  const apt = missing(APT);
+  const pip = missing(PIP);
+  if (!apt.length && !pip.length) return;
   const root = process.getuid?.() === 0;
-  if (!root || !has('apt-get')) {
-    console.warn(`== missing system packages: ${missing.join(' ')} (install them; the e2e tests need them)`);
-    return;
+  if (apt.length) {
+    if (!root || !has('apt-get'))
+      console.warn(`== missing system packages: ${apt.join(' ')} (install them; the tests need them)`);
+    else {
+      console.log(`== installing system packages: ${apt.join(' ')}`);
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+      spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+      const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...apt], {
+        stdio: 'inherit',
+        env,
+      });
+      if (r.status !== 0) console.warn(`== apt-get install ${apt.join(' ')} failed (exit ${r.status})`);
+    }
   }
-  console.log(`== installing system packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
-    stdio: 'inherit',
-    env,
-  });
-  if (r.status !== 0) console.warn(`== apt-get install ${missing.join(' ')} failed (exit ${r.status})`);
+  if (pip.length) {
+    if (!has('python3')) console.warn(`== missing Python packages: ${pip.join(' ')} (needs python3 with pip)`);
+    else {
+      console.log(`== installing Python packages: ${pip.join(' ')}`);
+      const r = spawnSync('python3', ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', ...pip], {
+        stdio: 'inherit',
+      });
+      if (r.status !== 0) console.warn(`== pip install ${pip.join(' ')} failed (exit ${r.status})`);
+    }
+  }
 }
