@@ -22,7 +22,11 @@ export type Tool =
   | 'ctr'
   | 'runc'
   | 'pause'
-  | 'coredns';
+  | 'coredns'
+  | 'promtool'
+  | 'prometheus'
+  | 'helm-docs'
+  | 'ct';
 const FAMILY: Record<Tool, string> = {
   'kube-apiserver': 'kube',
   'kube-controller-manager': 'kube',
@@ -40,6 +44,10 @@ const FAMILY: Record<Tool, string> = {
   runc: 'runc',
   pause: 'pause',
   coredns: 'coredns',
+  promtool: 'prometheus',
+  prometheus: 'prometheus',
+  'helm-docs': 'helm-docs',
+  ct: 'chart-testing',
 };
 
 let cacheDirs: Record<string, string> | undefined;

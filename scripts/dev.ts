@@ -13,11 +13,15 @@ import { API_VERSION, type LiveStream } from '../src/api/livestream.ts';
 import { runController } from '../src/controller/main.ts';
 import { Kube, type KubeObject, resourcePath } from '../src/kube/rest.ts';
 import { generateViewerKeys, parseSigningKey, signViewerToken } from '../src/token/viewer.ts';
+import { devInstructions } from './dev-instructions.ts';
+import { ensureSystemPackages } from './system-deps.ts';
 
 const say = (s: string) => console.log(`\x1b[1m[vstream]\x1b[0m ${s}`);
 const state = join(REPO_ROOT, '.vstream');
 mkdirSync(state, { recursive: true });
 
+// The printed test-pattern command needs ffmpeg: install it now (root + apt-get) or say that it is missing.
+ensureSystemPackages(['ffmpeg']);
 say('building the local control plane and MediaMTX if missing (the first run compiles from Go modules: ~10 min)');
 const build = spawnSync('bash', [join(REPO_ROOT, 'tools/build.sh'), 'kube', 'etcd', 'kwok', 'mediamtx'], {
   stdio: ['ignore', 'ignore', 'inherit'],
@@ -111,29 +115,18 @@ const viewer = await signViewerToken({
 });
 const server = `rtmp://127.0.0.1:${e.ports.rtmp}/live`;
 const hls = `http://127.0.0.1:${e.ports.hls}/${ls.status.path}/index.m3u8`;
-console.log(`
-  LiveStream demo/keynote is ${ls.status.phase}. In the cluster it is ${ls.status.ingest?.rtmp?.server}; on this
-  machine the local pod runner serves it on loopback ports:
-
-  OBS  Settings > Stream > Service: Custom
-       Server      ${server}
-       Stream Key  keynote?token=${token}
-
-  ffmpeg (a test pattern):
-       ffmpeg -re -f lavfi -i testsrc=size=1280x720:rate=30 -f lavfi -i sine -c:v libx264 -preset veryfast \\
-         -tune zerolatency -g 60 -pix_fmt yuv420p -c:a aac -f flv '${server}/keynote?token=${token}'
-
-  Watch (HLS, viewer token valid 1 h):
-       ${hls}?jwt=${viewer}
-       ffplay '${hls}?jwt=${viewer}'
-       curl -H 'Authorization: Bearer ${viewer}' ${hls}
-
-  More viewer tokens:  npm run -s vstream -- token viewer --kubeconfig .vstream/kubeconfig --stream demo/keynote --key .vstream/viewer-private.jwk.json
-  Inspect:             KUBECONFIG=.vstream/kubeconfig kubectl get livestreams -A   (if you have kubectl)
-  Recordings:          ${runner.pvcDir(ns, 'keynote-recordings')}
-
-  Ctrl-C stops everything.
-`);
+console.log(
+  devInstructions({
+    phase: ls.status.phase ?? 'Ready',
+    clusterServer: ls.status.ingest?.rtmp?.server,
+    server,
+    streamKey: 'keynote',
+    token,
+    hls,
+    viewer,
+    recordings: runner.pvcDir(ns, 'keynote-recordings'),
+  }),
+);
 
 let stopping = false;
 const stop = async () => {

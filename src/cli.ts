@@ -46,7 +46,9 @@ const HELPS: Record<string, string> = {
   --probe cluster|off|URL  ask each stream's MediaMTX API for live/viewers (default cluster); a URL stands in
                            for every stream's API at URL/<namespace>/<name> (benchmarks)
   --node-address HOST      where NodePort streams are reached from outside: a node's public IP or DNS name
-                           (status URLs use it with each node port; spec.service.externalHost overrides it)`,
+                           (status URLs use it with each node port; spec.service.externalHost overrides it)
+  --watch-namespaces A,B   reconcile LiveStreams in these namespaces only (namespaced RBAC is enough; default: all)
+  --image-pull-secrets A,B image pull secrets added to every stream pod (each must exist in the stream's namespace)`,
   auth: `Usage: vstream auth --config FILE [options]
   --config FILE            auth.json rendered by the operator (mounted from the stream's ConfigMap)
   --listen HOST:PORT       hook address MediaMTX calls (default 127.0.0.1:9000)
@@ -124,6 +126,8 @@ async function main(argv: string[]) {
         concurrency: s,
         probe: s,
         'node-address': s,
+        'watch-namespaces': s,
+        'image-pull-secrets': s,
       });
       // Every value checked before anything starts: a bad flag is an error naming it, not a controller with NaN workers.
       const concurrency = positiveInt('concurrency', v.concurrency, 8);
@@ -141,6 +145,16 @@ async function main(argv: string[]) {
         v['sidecar-image'],
         process.env.VSTREAM_SIDECAR_IMAGE || DEFAULT_IMAGE,
       );
+      const { parseNamespaces, parseObjectNames } = await import('./controller/namespaces.ts');
+      const names = (flag: string, parse: (s: string) => string[]) => {
+        try {
+          return typeof v[flag] === 'string' ? parse(String(v[flag])) : [];
+        } catch (e) {
+          throw new FlagError(`--${flag}: ${(e as Error).message}`);
+        }
+      };
+      const watchNamespaces = names('watch-namespaces', parseNamespaces);
+      const imagePullSecrets = names('image-pull-secrets', parseObjectNames);
       const { runController } = await import('./controller/main.ts');
       const c = await runController({
         ...(v.kubeconfig ? { kubeconfig: String(v.kubeconfig) } : {}),
@@ -151,6 +165,8 @@ async function main(argv: string[]) {
         concurrency,
         probe,
         ...(nodeAddress ? { nodeAddress } : {}),
+        watchNamespaces,
+        imagePullSecrets,
       });
       for (const sig of ['SIGTERM', 'SIGINT'] as const) {
         process.once(sig, () => void c.shutdown().then(() => process.exit(0)));

@@ -4,6 +4,7 @@
 #
 #   tools/build.sh [--paths] [family ...]     families: kube etcd kwok helm mediamtx authload
 #                                             node containerd runc cni pause coredns (the real-node tier)
+#                                             prometheus helm-docs chart-testing (chart and monitoring tests)
 #                                             (default: all)
 #
 # Prints one "family=<dir>" line per family at the end (the harness reads these).
@@ -20,11 +21,13 @@ families=()
 for a in "$@"; do
   case $a in
     --paths) paths_only=1 ;;
-    kube|etcd|kwok|helm|mediamtx|authload|node|containerd|runc|cni|pause|coredns) families+=("$a") ;;
+    kube|etcd|kwok|helm|mediamtx|authload|node|containerd|runc|cni|pause|coredns|prometheus|helm-docs|chart-testing)
+      families+=("$a") ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
-[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx authload node containerd runc cni pause coredns)
+[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx authload node containerd runc cni pause coredns
+  prometheus helm-docs chart-testing)
 
 gover=$(go env GOVERSION)
 modversion() { # family module -> pinned version from go.mod
@@ -54,6 +57,9 @@ version_of() {
     helm) modversion helm helm.sh/helm/v3 ;;
     mediamtx) modversion mediamtx github.com/bluenviron/mediamtx ;;
     authload) echo v1 ;; # ours: the key (a hash of its source) tells builds apart
+    prometheus) modversion prometheus github.com/prometheus/prometheus ;;
+    helm-docs) modversion helm-docs github.com/norwoodj/helm-docs ;;
+    chart-testing) modversion chart-testing github.com/helm/chart-testing/v3 ;;
   esac
 }
 dir_of() { echo "$cache/bin/$1-$(version_of "$1")-$(key "$1")"; }
@@ -146,6 +152,27 @@ build_mediamtx() {
 }
 build_authload() { # the auth benchmark's load client: stdlib only, seconds to build
   (cd "$here/authload" && go build -trimpath -ldflags "-s -w" -o "$1/authload" .)
+}
+build_prometheus() { # promtool (rule unit tests) and the server (scrape + relabel + alerts test); module v0.3xx.y is Prometheus 3.xx.y
+  local v; v=$(version_of prometheus)
+  local pv="3.${v#v0.3}"
+  # remove_all_sd: the tests use static targets only; leaving out every SD plugin (cloud SDKs) shortens the build.
+  # No builtinassets: the web UI is not needed, the HTTP API is.
+  (cd "$here/prometheus" && go build -trimpath -tags remove_all_sd,netgo \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$pv -X github.com/prometheus/common/version.Branch=HEAD" \
+    -o "$1/" github.com/prometheus/prometheus/cmd/promtool github.com/prometheus/prometheus/cmd/prometheus)
+}
+build_helm-docs() {
+  local v; v=$(version_of helm-docs)
+  (cd "$here/helm-docs" && go build -trimpath -ldflags "-s -w -X main.version=${v#v}" -o "$1/helm-docs" \
+    github.com/norwoodj/helm-docs/cmd/helm-docs)
+}
+build_chart-testing() { # ct, plus its default lint configs (chart_schema.yaml, lintconf.yaml) beside it
+  local v; v=$(version_of chart-testing)
+  (cd "$here/chart-testing" && go build -trimpath \
+    -ldflags "-s -w -X github.com/helm/chart-testing/v3/ct/cmd.Version=$v" -o "$1/ct" github.com/helm/chart-testing/v3/ct)
+  local mod; mod=$(cd "$here/chart-testing" && go mod download -json github.com/helm/chart-testing/v3 | node -pe 'JSON.parse(require("fs").readFileSync(0)).Dir')
+  cp "$mod/etc/chart_schema.yaml" "$mod/etc/lintconf.yaml" "$1/"
 }
 
 for f in "${families[@]}"; do

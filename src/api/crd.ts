@@ -1,5 +1,6 @@
 // Turns the TypeBox schemas into the CustomResourceDefinition. Pure: schema in, object out.
 import type { TSchema } from '@sinclair/typebox';
+import { VERSION as RELEASE_VERSION } from '../version.ts';
 import {
   API_VERSION,
   GROUP,
@@ -50,7 +51,12 @@ export function liveStreamCrd(): Json {
     kind: 'CustomResourceDefinition',
     metadata: {
       name: `${PLURAL}.${GROUP}`,
-      labels: { 'app.kubernetes.io/name': 'vstream', 'app.kubernetes.io/part-of': 'vstream' },
+      // The release the CRD came from: Helm never upgrades crds/, so this tells which schema a cluster has.
+      labels: {
+        'app.kubernetes.io/name': 'vstream',
+        'app.kubernetes.io/part-of': 'vstream',
+        'app.kubernetes.io/version': RELEASE_VERSION,
+      },
     },
     spec: {
       group: GROUP,

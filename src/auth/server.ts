@@ -9,7 +9,9 @@ import { MAX_BODY_BYTES } from './request.ts';
 import type { AuthStateStore, ReloadEvent } from './state.ts';
 
 export function authMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'vstream_auth_process_' });
+  // The standard process_* and nodejs_* names, as every Node.js exporter has them: the sidecar's own are told apart
+  // by the scrape's target labels (container="auth", the auth-metrics endpoint), not by a prefix.
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     decisions: new Counter({

@@ -14,6 +14,7 @@ import { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
 import { LeaderElector } from './leader.ts';
 import { type ApiLocator, inClusterLocator } from './mediamtx-probe.ts';
+import { NamespacedInformers } from './namespaces.ts';
 import { type Caches, REGENERATED_ANNOTATION, Reconciler, type SecretInfo } from './reconcile.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -36,6 +37,10 @@ export interface ControllerOptions {
   nodeAddress?: string;
   /** Informers older than this without a successful list/watch fail /livez. */
   watchdogMs?: number;
+  /** Only these namespaces (one informer per namespace and kind; namespaced RBAC suffices). Empty: all. */
+  watchNamespaces?: string[];
+  /** Image pull secrets (names) added to every stream pod. */
+  imagePullSecrets?: string[];
 }
 
 const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
@@ -79,6 +84,24 @@ function controllerMetrics(registry: Registry) {
   };
 }
 
+/** 1 for each LiveStream recordings claim: the recordings-volume alert joins kubelet's volume stats on it. */
+function recordingsClaimInfo(registry: Registry, pvcs: () => KubeObject[]) {
+  return new Gauge({
+    name: 'vstream_recordings_claim_info',
+    help: "A LiveStream's recordings PersistentVolumeClaim (value 1)",
+    labelNames: ['stream_namespace', 'stream', 'persistentvolumeclaim'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const pvc of pvcs()) {
+        const stream = pvc.metadata.labels?.[STREAM_LABEL];
+        if (stream && pvc.metadata.namespace)
+          this.set({ stream_namespace: pvc.metadata.namespace, stream, persistentvolumeclaim: pvc.metadata.name }, 1);
+      }
+    },
+  });
+}
+
 /** Keep only what the controller needs of a Secret: never its values, nor annotations that may copy them. */
 const secretInfo = (o: KubeObject): SecretInfo => ({
   metadata: {
@@ -102,11 +125,15 @@ export async function runController(opts: ControllerOptions) {
   const m = controllerMetrics(registry);
   const identity = opts.identity ?? `${hostname()}-${process.pid}`;
 
+  const watched = opts.watchNamespaces ?? [];
   const inf = <T extends { metadata: KubeObject['metadata'] } = KubeObject>(
     name: string,
     path: string,
     extra: Partial<ConstructorParameters<typeof Informer<T>>[1]> = {},
-  ) => new Informer<T>(kube, { name, path, labelSelector: MANAGED, ...extra }, log);
+  ) => {
+    const make = (p: string) => new Informer<T>(kube, { name, path: p, labelSelector: MANAGED, ...extra }, log);
+    return watched.length ? NamespacedInformers.of<T>(name, path, watched, make) : make(path);
+  };
   const caches: Caches = {
     streams: inf(PLURAL, `/apis/${API_VERSION}/${PLURAL}`, { labelSelector: undefined }) as Caches['streams'],
     configMaps: inf('configmaps', '/api/v1/configmaps'),
@@ -117,24 +144,16 @@ export async function runController(opts: ControllerOptions) {
   };
   // Certificates streams reference (spec.tls.secretRef) are watched, metadata only, so a renewal or a broken
   // Secret reaches status at once instead of at the next hourly look. kubernetes.io/tls is what cert-manager writes.
-  const tlsSecrets = new Informer<SecretInfo>(
-    kube,
-    {
-      name: 'tls-secrets',
-      path: '/api/v1/secrets',
-      fieldSelector: 'type=kubernetes.io/tls',
-      transform: (o) => ({
-        metadata: {
-          name: o.metadata.name,
-          namespace: o.metadata.namespace,
-          resourceVersion: o.metadata.resourceVersion,
-        },
-        keys: [],
-      }),
-    },
-    log,
-  );
+  const tlsSecrets = inf<SecretInfo>('tls-secrets', '/api/v1/secrets', {
+    labelSelector: undefined,
+    fieldSelector: 'type=kubernetes.io/tls',
+    transform: (o) => ({
+      metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion },
+      keys: [],
+    }),
+  });
   const informers = [...(Object.values(caches) as unknown as Informer[]), tlsSecrets as unknown as Informer];
+  recordingsClaimInfo(registry, () => caches.pvcs.list());
 
   const queue = new WorkQueue({
     name: 'livestream',
@@ -192,6 +211,7 @@ export async function runController(opts: ControllerOptions) {
     opts.probe === 'off' ? undefined : typeof opts.probe === 'function' ? opts.probe : inClusterLocator;
   const reconciler = new Reconciler(kube, caches, new EventRecorder(kube, log, identity), log, {
     sidecarImage: opts.sidecarImage,
+    ...(opts.imagePullSecrets?.length ? { imagePullSecrets: opts.imagePullSecrets } : {}),
     ...(locate ? { locateApi: locate, onRunning: (key: string) => liveQueue.ensure(key) } : {}),
     requeue: (key: string) => queue.add(key),
     ...(opts.nodeAddress ? { nodeAddress: opts.nodeAddress } : {}),
@@ -279,7 +299,10 @@ export async function runController(opts: ControllerOptions) {
   });
   const bound = ops.address() as AddressInfo;
   const opsAddr = `http://${bound.address}:${bound.port}`;
-  log.info({ ops: opsAddr, identity, leaderElect: opts.leaderElect ?? false }, 'controller starting');
+  log.info(
+    { ops: opsAddr, identity, leaderElect: opts.leaderElect ?? false, namespaces: watched.length ? watched : 'all' },
+    'controller starting',
+  );
 
   await Promise.all(informers.map((x) => x.waitForSync()));
   log.info('caches synced');

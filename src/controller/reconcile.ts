@@ -57,6 +57,8 @@ export type KubeApi = Pick<Kube, 'getOrUndefined' | 'create' | 'apply'>;
 
 export interface ReconcilerOptions {
   sidecarImage: string;
+  /** Image pull secrets (names, in each stream's namespace) for stream pods. */
+  imagePullSecrets?: string[];
   /** Poll MediaMTX for live/viewers; off in benchmarks where no MediaMTX runs. */
   locateApi?: ApiLocator;
   liveResyncMs?: number;
@@ -273,6 +275,7 @@ export class Reconciler {
       sidecarImage: this.opts.sidecarImage,
       ...(service ? { service: service as ObservedService } : {}),
       ...(this.opts.nodeAddress ? { nodeAddress: this.opts.nodeAddress } : {}),
+      ...(this.opts.imagePullSecrets ? { imagePullSecrets: this.opts.imagePullSecrets } : {}),
     });
   }
 
@@ -705,8 +708,8 @@ const isOlder = (o: KubeObject, ls: Stream) =>
 
 /**
  * What a pass needs of a child we just applied, until the informer has it: identity, version, annotations (the
- * applied and template hashes), the rendered config and status. Its spec is ours by construction (its version is
- * the one our apply returned), so it is not kept twice in memory during a burst of creations.
+ * applied and template hashes), the rendered config, a Service's allocated ports and status. Other specs are ours by
+ * construction (the version is the one our apply returned), so they are not kept twice in memory during a burst.
  */
 function slim(o: KubeObject): KubeObject {
   const { managedFields: _m, ...metadata } = o.metadata;
@@ -715,6 +718,8 @@ function slim(o: KubeObject): KubeObject {
     kind: o.kind,
     metadata,
     ...(o.data ? { data: o.data } : {}),
+    // A Service's spec carries what the server allocated (node ports), which the render reads back.
+    ...(o.kind === 'Service' && o.spec ? { spec: o.spec } : {}),
     ...(o.status ? { status: o.status } : {}),
   };
 }

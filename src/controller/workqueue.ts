@@ -15,6 +15,8 @@ export interface QueueOptions {
 }
 
 const metricsByRegistry = new WeakMap<Registry, ReturnType<typeof createQueueMetrics>>();
+/** The queues of each registry, for the gauges computed at scrape time. */
+const queuesByRegistry = new WeakMap<Registry, Set<WorkQueue>>();
 
 /** client-go's workqueue metrics, one set per registry, labelled by queue name (several queues share them). */
 export function queueMetrics(registry: Registry, name: string) {
@@ -26,6 +28,12 @@ export function queueMetrics(registry: Registry, name: string) {
 function createQueueMetrics(registry: Registry) {
   const labels = ['name'] as const;
   const opts = { registers: [registry], labelNames: labels };
+  /** At scrape time, for each queue of this registry: how long each key in flight has been running, in seconds. */
+  const inFlight = (set: (gauge: Gauge, name: string, ages: number[]) => void) =>
+    function (this: Gauge) {
+      const now = performance.now();
+      for (const q of queuesByRegistry.get(registry) ?? []) set(this, q.name, q.inFlightAges(now));
+    };
   return {
     depth: new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', ...opts }),
     adds: new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', ...opts }),
@@ -46,10 +54,24 @@ function createQueueMetrics(registry: Registry) {
       buckets: [0.001, 0.01, 0.1, 1, 10, 60],
       ...opts,
     }),
+    // Like client-go: the seconds in-flight work has run so far (not yet seen by work_duration), and the oldest.
+    // A handler that hangs makes both climb while every histogram stays silent.
     unfinished: new Gauge({
       name: 'workqueue_unfinished_work_seconds',
-      help: 'How many seconds of work has been done that is in progress',
+      help: "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.",
       ...opts,
+      collect: inFlight((g, name, ages) =>
+        g.set(
+          { name },
+          ages.reduce((a, b) => a + b, 0),
+        ),
+      ),
+    }),
+    longest: new Gauge({
+      name: 'workqueue_longest_running_processor_seconds',
+      help: 'How many seconds has the longest running processor for workqueue been running.',
+      ...opts,
+      collect: inFlight((g, name, ages) => g.set({ name }, ages.length ? Math.max(...ages) : 0)),
     }),
   };
 }
@@ -58,6 +80,8 @@ export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
   private readonly processing = new Set<string>();
+  /** performance.now() when each key in flight started. */
+  private readonly startedAt = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -71,7 +95,21 @@ export class WorkQueue {
 
   constructor(opts: QueueOptions) {
     this.opts = { baseDelayMs: 5, maxDelayMs: 300_000, ...opts };
-    if (opts.registry) this.m = queueMetrics(opts.registry, opts.name);
+    if (opts.registry) {
+      this.m = queueMetrics(opts.registry, opts.name);
+      const queues = queuesByRegistry.get(opts.registry) ?? new Set();
+      queues.add(this);
+      queuesByRegistry.set(opts.registry, queues);
+    }
+  }
+
+  get name(): string {
+    return this.opts.name;
+  }
+
+  /** Seconds each key in flight has been running, at `now` (performance.now()). */
+  inFlightAges(now = performance.now()): number[] {
+    return [...this.startedAt.values()].map((t) => (now - t) / 1000);
   }
 
   get length(): number {
@@ -150,6 +188,7 @@ export class WorkQueue {
       this.addedAt.delete(key);
       if (added) this.m?.latency.observe({ name: this.opts.name }, (Date.now() - added) / 1000);
       this.processing.add(key);
+      this.startedAt.set(key, performance.now());
       this.active++;
       void this.process(key);
     }
@@ -167,6 +206,7 @@ export class WorkQueue {
     }
     this.m?.work.observe({ name: this.opts.name }, (Date.now() - start) / 1000);
     this.processing.delete(key);
+    this.startedAt.delete(key);
     this.active--;
     if (failed) this.addRateLimited(key);
     else {

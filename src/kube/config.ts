@@ -50,6 +50,8 @@ export interface LoadOptions {
   now?: () => number;
   /** A token file that cannot be re-read (the last good token is kept). */
   onTokenError?: (error: Error) => void;
+  /** The kubeconfig context to use instead of current-context (kubectl --context). */
+  context?: string;
 }
 
 export type Source = { kind: 'kubeconfig'; files: string[] } | { kind: 'in-cluster'; host: string; port: string };
@@ -80,16 +82,17 @@ export function resolveSource(file?: string, o: LoadOptions = {}): Source {
 }
 
 /** Reads and merges the files of a kubeconfig source and selects its current context. */
-export function selectFromFiles(files: string[]): SelectedContext {
+export function selectFromFiles(files: string[], context?: string): SelectedContext {
   const parsed = files.map((path) => ({ path, config: parseKubeconfig(path, readFileSync(path, 'utf8')) }));
-  return selectContext(mergeKubeconfigs(parsed));
+  const merged = mergeKubeconfigs(parsed);
+  return selectContext(merged, context ?? merged.currentContext);
 }
 
 /** Resolves and opens a connection (loading client-node only for exec plugins and auth providers). */
 export async function loadConnection(file?: string, o: LoadOptions = {}): Promise<Connection> {
   const source = resolveSource(file, o);
   if (source.kind === 'in-cluster') return inCluster(source, o);
-  const selected = selectFromFiles(source.files);
+  const selected = selectFromFiles(source.files, o.context);
   const label = describe(source.files, selected);
   return needsPlugin(selected.user) ? viaClientNode(selected, label) : fromContext(selected, label, o);
 }
@@ -98,7 +101,7 @@ export async function loadConnection(file?: string, o: LoadOptions = {}): Promis
 export function loadConnectionSync(file?: string, o: LoadOptions = {}): Connection | undefined {
   const source = resolveSource(file, o);
   if (source.kind === 'in-cluster') return inCluster(source, o);
-  const selected = selectFromFiles(source.files);
+  const selected = selectFromFiles(source.files, o.context);
   return needsPlugin(selected.user) ? undefined : fromContext(selected, describe(source.files, selected), o);
 }
 

@@ -150,6 +150,11 @@ export class Kube {
     return new Kube(conn, opts);
   }
 
+  /** The namespace of the kubeconfig context (or the ServiceAccount's in-cluster), when there is one. */
+  get namespace(): string | undefined {
+    return this.conn.namespace;
+  }
+
   /** Where the connection came from ("in-cluster", or the kubeconfig files and context), for logs. */
   get source(): string {
     return this.conn.source;

@@ -24,6 +24,8 @@ export interface RenderOptions {
   service?: ObservedService;
   /** Where NodePort streams are reached (the controller's --node-address). */
   nodeAddress?: string;
+  /** Image pull secrets (names) for the stream pod; they must exist in the stream's namespace. */
+  imagePullSecrets?: string[];
 }
 
 export type K8sObject = {
@@ -211,6 +213,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
         seccompProfile: { type: 'RuntimeDefault' },
       },
       terminationGracePeriodSeconds: 30,
+      ...(opts.imagePullSecrets?.length ? { imagePullSecrets: opts.imagePullSecrets.map((name) => ({ name })) } : {}),
       containers: [mediamtx, sidecar],
       volumes,
     },
