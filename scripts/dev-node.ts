@@ -10,6 +10,7 @@ import { REPO_ROOT, toolPath } from '../dev/tools.ts';
 import { API_VERSION, type LiveStream } from '../src/api/livestream.ts';
 import { Kube, type KubeObject, resourcePath } from '../src/kube/rest.ts';
 import { clusterIP, publishToken } from '../test/support/ingest.ts';
+import { ensureSystemPackages } from './system-deps.ts';
 
 const say = (s: string) => console.log(`\x1b[1m[vstream]\x1b[0m ${s}`);
 if (process.getuid?.() !== 0) {
@@ -18,6 +19,7 @@ if (process.getuid?.() !== 0) {
 }
 const state = join(REPO_ROOT, '.vstream');
 mkdirSync(state, { recursive: true });
+ensureSystemPackages(); // iptables, conntrack (the node), libseccomp-dev + gcc (runc), ffmpeg
 say('building what is missing (a first run compiles the control plane and the node from Go modules: ~15 min)');
 const families = ['kube', 'etcd', 'helm', 'mediamtx', 'node', 'containerd', 'runc', 'cni', 'coredns', 'pause'];
 const build = spawnSync('bash', [join(REPO_ROOT, 'tools/build.sh'), ...families], {
