@@ -86,7 +86,7 @@ async function podUp(name: string) {
 }
 
 /** A status URL pointed at the pod runner's port for it (the advertised host is not this machine's). */
-const local = (url: string, port: number) => url.replace(/^(\w+):\/\/[^/]+/, `$1://127.0.0.1:${port}`);
+const local = (url: string, port: number) => url.replace(/^(\w+):\/\/[^/?]+/, `$1://127.0.0.1:${port}`);
 
 /** The SHA-256 fingerprint of the certificate a TLS listener presents (lowercase hex). */
 function servedFingerprint(port: number): Promise<string> {
@@ -494,6 +494,31 @@ d('a streamer reconnecting', () => {
     clearInterval(sampling);
     expect(liveSamples.length).toBeGreaterThan(5);
     expect(liveSamples.every(Boolean)).toBe(true);
+  });
+});
+
+d('SRT ingest with the publish token in the streamid', () => {
+  it('takes publish:<path>::<token> (as docs/streamers.md says), and refuses a wrong token', async () => {
+    await createStream(kube, ns, 'srtin', { ingest: { protocols: ['srt'] }, playback: { protocols: ['hls'] } });
+    const ls = await waitPhase(kube, ns, 'srtin', 'Ready');
+    const e = await podUp('srtin');
+    expect(ls.status?.ingest?.url).toBe(`srt://srtin.${ns}.svc:8890?streamid=publish:live/srtin`);
+    const url = (token: string) => `${local(ls.status!.ingest!.srt!, e.ports.srt!)}::${token}&pkt_size=1316`;
+    const wrong = publishRtmp(url('wrong-token-0123456789abc'), 10);
+    publishers.push(wrong);
+    const pub = publishRtmp(url(await publishToken('srtin')), 600);
+    publishers.push(pub);
+    const play = await waitPlayable(`http://127.0.0.1:${e.ports.hls}`, 'live/srtin', {}, pub.startedAt);
+    console.log(`[e2e] SRT publish (streamid publish:<path>::<token>) -> first playable HLS: ${play.ms}ms`);
+    expect(await wrong.exited).not.toBe(0);
+    const auth = await httpGet(`http://127.0.0.1:${e.ports['auth-metrics']}/metrics`);
+    expect(auth.body).toMatch(
+      /vstream_auth_decisions_total\{action="publish",protocol="srt",result="allow",reason="publish_token"\}/,
+    );
+    expect(auth.body).toMatch(
+      /vstream_auth_decisions_total\{action="publish",protocol="srt",result="deny",reason="bad_publish_token"\}/,
+    );
+    await pub.stop();
   });
 });
 

@@ -10,7 +10,10 @@ export interface Publisher {
   stop(): Promise<void>;
 }
 
-/** ffmpeg -re with a synthetic source: x264 + AAC over RTMP (a keyframe every second keeps segments short). */
+/**
+ * ffmpeg -re with a synthetic source: x264 + AAC over RTMP(S), or over SRT for an srt:// URL (a keyframe every second
+ * keeps segments short).
+ */
 export function publishRtmp(url: string, seconds = 120, opts: { size?: string; bitrate?: string } = {}): Publisher {
   const proc = spawn(
     'ffmpeg',
@@ -43,7 +46,8 @@ export function publishRtmp(url: string, seconds = 120, opts: { size?: string; b
       '-b:a',
       '64k',
       '-f',
-      'flv',
+      // SRT carries MPEG-TS; RTMP(S) carries FLV.
+      url.startsWith('srt:') ? 'mpegts' : 'flv',
       url,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
