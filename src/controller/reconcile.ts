@@ -110,8 +110,11 @@ export class Reconciler {
   private readonly appliedVersions = new Map<string, string>();
   private readonly observations = new Map<string, SpecObservation>();
   private readonly liveState = new Map<string, ProbeResult>();
-  /** When each stream's publisher was last seen online (for the grace period after it drops). */
-  private readonly lastOnline = new Map<string, number>();
+  /**
+   * Streams whose publisher was online at the last poll (undefined) or was seen gone at this time: the grace period
+   * runs from when the drop was first seen, so a slow poll never eats into it.
+   */
+  private readonly droppedAt = new Map<string, number | undefined>();
   /** Streams with a disruptive change waiting for their sessions to end. */
   private readonly held = new Set<string>();
   private readonly statusChain = new Map<string, Promise<void>>();
@@ -151,7 +154,7 @@ export class Reconciler {
     this.apiTokens.delete(key);
     this.observations.delete(key);
     this.liveState.delete(key);
-    this.lastOnline.delete(key);
+    this.droppedAt.delete(key);
     this.held.delete(key);
     this.writtenStreams.forget(key);
   }
@@ -295,20 +298,20 @@ export class Reconciler {
     const before = this.liveState.get(key);
     const now = Date.now();
     const grace = this.opts.liveGraceMs ?? LIVE_GRACE_MS;
-    const seen = this.lastOnline.get(key);
     let next = probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000;
-    if (probe?.online) this.lastOnline.set(key, now);
-    else if (probe && seen !== undefined && now - seen < grace) {
+    const dropped = this.droppedAt.has(key) ? (this.droppedAt.get(key) ?? now) : undefined;
+    if (probe?.online) this.droppedAt.set(key, undefined);
+    else if (probe && dropped !== undefined && now - dropped < grace) {
       // Dropped moments ago: still live (and held changes still wait) while the streamer reconnects.
-      const since = before?.reconnectingSince ?? new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      this.droppedAt.set(key, dropped);
       probe = {
         ...probe,
         online: true,
-        reconnectingSince: since,
+        reconnectingSince: new Date(dropped).toISOString().replace(/\.\d{3}Z$/, 'Z'),
         ...(before?.publisher ? { publisher: before.publisher } : {}),
       };
-      next = Math.min(next, grace - (now - seen) + 50);
-    } else if (probe) this.lastOnline.delete(key);
+      next = Math.min(next, grace - (now - dropped) + 50);
+    } else if (probe) this.droppedAt.delete(key);
     if (probe) this.liveState.set(key, probe);
     else this.liveState.delete(key);
     const changed =

@@ -28,7 +28,8 @@ import { LocalHost, type StreamHost } from '../support/stream-host.ts';
 
 const c = clients();
 const kube = c.kube;
-const existing = inject('clusterTier') === 'existing';
+/** Real pods (an existing cluster, or the real-node tier): this suite needs the local pod runner instead. */
+const existing = ['existing', 'node'].includes(inject('clusterTier'));
 let ns: string;
 let host: StreamHost;
 let ctl: Awaited<ReturnType<typeof runController>> | undefined;
