@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { liveStreamCrd } from './api/crd.ts';
-import { API_VERSION, type LiveStream, resolveSpec } from './api/livestream.ts';
+import { API_VERSION, DEFAULT_MEDIAMTX_IMAGE, type LiveStream, resolveSpec } from './api/livestream.ts';
 import {
   baseUrl,
   FlagError,
@@ -48,7 +48,8 @@ const HELPS: Record<string, string> = {
   --node-address HOST      where NodePort streams are reached from outside: a node's public IP or DNS name
                            (status URLs use it with each node port; spec.service.externalHost overrides it)
   --watch-namespaces A,B   reconcile LiveStreams in these namespaces only (namespaced RBAC is enough; default: all)
-  --image-pull-secrets A,B image pull secrets added to every stream pod (each must exist in the stream's namespace)`,
+  --image-pull-secrets A,B image pull secrets added to every stream pod (each must exist in the stream's namespace)
+  --mediamtx-image IMAGE   MediaMTX image of streams that do not name one (default ${DEFAULT_MEDIAMTX_IMAGE})`,
   auth: `Usage: vstream auth --config FILE [options]
   --config FILE            auth.json rendered by the operator (mounted from the stream's ConfigMap)
   --listen HOST:PORT       hook address MediaMTX calls (default 127.0.0.1:9000)
@@ -128,6 +129,7 @@ async function main(argv: string[]) {
         'node-address': s,
         'watch-namespaces': s,
         'image-pull-secrets': s,
+        'mediamtx-image': s,
       });
       // Every value checked before anything starts: a bad flag is an error naming it, not a controller with NaN workers.
       const concurrency = positiveInt('concurrency', v.concurrency, 8);
@@ -155,6 +157,7 @@ async function main(argv: string[]) {
       };
       const watchNamespaces = names('watch-namespaces', parseNamespaces);
       const imagePullSecrets = names('image-pull-secrets', parseObjectNames);
+      const mediamtxImage = nonEmpty('mediamtx-image', v['mediamtx-image'], DEFAULT_MEDIAMTX_IMAGE);
       const { runController } = await import('./controller/main.ts');
       const c = await runController({
         ...(v.kubeconfig ? { kubeconfig: String(v.kubeconfig) } : {}),
@@ -167,6 +170,7 @@ async function main(argv: string[]) {
         ...(nodeAddress ? { nodeAddress } : {}),
         watchNamespaces,
         imagePullSecrets,
+        mediamtxImage,
       });
       for (const sig of ['SIGTERM', 'SIGINT'] as const) {
         process.once(sig, () => void c.shutdown().then(() => process.exit(0)));

@@ -253,8 +253,7 @@ const ResourceList = Type.Record(Type.String(), Quantity({ description: 'A quant
 const MediaMTX = Struct(
   {
     image: Type.String({
-      description: `MediaMTX image. Must be MediaMTX ${MEDIAMTX_VERSION}-compatible: the operator renders configuration for that version.`,
-      default: DEFAULT_MEDIAMTX_IMAGE,
+      description: `MediaMTX image. Must be MediaMTX ${MEDIAMTX_VERSION}-compatible: the operator renders configuration for that version. When absent, the controller's --mediamtx-image (chart value streams.mediamtxImage, default ${DEFAULT_MEDIAMTX_IMAGE}), so an operator upgrade or a registry mirror moves every stream that does not pin one.`,
       minLength: 1,
       maxLength: 512,
     }),
@@ -478,7 +477,7 @@ export type ResolvedSpec = Omit<LiveStreamSpec, 'path'> & {
     storage: { size: string | number; storageClassName?: string };
   };
   service: NonNullable<LiveStreamSpec['service']> & { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer' };
-  mediamtx: NonNullable<LiveStreamSpec['mediamtx']> & { image: string; logLevel: string };
+  mediamtx: NonNullable<LiveStreamSpec['mediamtx']> & { logLevel: string };
   disruptiveUpdates: 'WhenIdle' | 'Immediate';
 };
 

@@ -41,6 +41,8 @@ export interface ControllerOptions {
   watchNamespaces?: string[];
   /** Image pull secrets (names) added to every stream pod. */
   imagePullSecrets?: string[];
+  /** MediaMTX image for streams that do not name one (default: the pinned release). */
+  mediamtxImage?: string;
 }
 
 const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
@@ -212,6 +214,7 @@ export async function runController(opts: ControllerOptions) {
   const reconciler = new Reconciler(kube, caches, new EventRecorder(kube, log, identity), log, {
     sidecarImage: opts.sidecarImage,
     ...(opts.imagePullSecrets?.length ? { imagePullSecrets: opts.imagePullSecrets } : {}),
+    ...(opts.mediamtxImage ? { mediamtxImage: opts.mediamtxImage } : {}),
     ...(locate ? { locateApi: locate, onRunning: (key: string) => liveQueue.ensure(key) } : {}),
     requeue: (key: string) => queue.add(key),
     ...(opts.nodeAddress ? { nodeAddress: opts.nodeAddress } : {}),

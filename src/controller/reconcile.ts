@@ -57,6 +57,8 @@ export type KubeApi = Pick<Kube, 'getOrUndefined' | 'create' | 'apply'>;
 
 export interface ReconcilerOptions {
   sidecarImage: string;
+  /** MediaMTX image for streams that do not name one. */
+  mediamtxImage?: string;
   /** Image pull secrets (names, in each stream's namespace) for stream pods. */
   imagePullSecrets?: string[];
   /** Poll MediaMTX for live/viewers; off in benchmarks where no MediaMTX runs. */
@@ -279,6 +281,7 @@ export class Reconciler {
       ...(service ? { service: service as ObservedService } : {}),
       ...(this.opts.nodeAddress ? { nodeAddress: this.opts.nodeAddress } : {}),
       ...(this.opts.imagePullSecrets ? { imagePullSecrets: this.opts.imagePullSecrets } : {}),
+      ...(this.opts.mediamtxImage ? { mediamtxImage: this.opts.mediamtxImage } : {}),
     });
   }
 

@@ -1,6 +1,13 @@
 // spec + resolved inputs -> the Kubernetes objects one LiveStream owns. Pure: no I/O, no clock, no randomness.
 import { createHash } from 'node:crypto';
-import { API_VERSION, KIND, type LiveStream, type ResolvedSpec, resolveSpec } from '../api/livestream.ts';
+import {
+  API_VERSION,
+  DEFAULT_MEDIAMTX_IMAGE,
+  KIND,
+  type LiveStream,
+  type ResolvedSpec,
+  resolveSpec,
+} from '../api/livestream.ts';
 import { iceNodePorts, type ObservedService, type Reach, reach } from './endpoints.ts';
 import {
   type AuthConfig,
@@ -26,6 +33,8 @@ export interface RenderOptions {
   nodeAddress?: string;
   /** Image pull secrets (names) for the stream pod; they must exist in the stream's namespace. */
   imagePullSecrets?: string[];
+  /** MediaMTX image for streams that do not name one (the controller's --mediamtx-image). */
+  mediamtxImage?: string;
 }
 
 export type K8sObject = {
@@ -162,14 +171,16 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
   const probePort = ports.find((p) => p.protocol === 'TCP')?.name ?? 'metrics';
   const mediamtx = {
     name: 'mediamtx',
-    image: spec.mediamtx.image,
+    image: spec.mediamtx.image ?? opts.mediamtxImage ?? DEFAULT_MEDIAMTX_IMAGE,
     args: [`${CONFIG_DIR}/${CONFIG_FILE}`],
     workingDir: '/work',
     ...(spec.tls ? { env: Object.entries(tls).map(([k, value]) => ({ name: envName(k), value })) } : {}),
     ports: containerPorts([...ports, ...metricsPorts.filter((p) => p.port !== AUTH_METRICS_PORT)]),
     // MediaMTX sends every HTTP request, probes included, through the auth hook; a TCP probe needs no credential.
-    startupProbe: { tcpSocket: { port: probePort }, periodSeconds: 2, failureThreshold: 30 },
-    readinessProbe: { tcpSocket: { port: probePort }, periodSeconds: 5 },
+    // Ready as soon as it listens: the Service sends a streamer here only once both containers are ready, so a
+    // probe period is time a streamer waits (measured on a real node: apply -> ingest).
+    startupProbe: { tcpSocket: { port: probePort }, periodSeconds: 1, failureThreshold: 60 },
+    readinessProbe: { tcpSocket: { port: probePort }, periodSeconds: 2 },
     livenessProbe: { tcpSocket: { port: probePort }, periodSeconds: 10, failureThreshold: 6 },
     resources: quantities(spec.mediamtx.resources) ?? { requests: { cpu: '100m', memory: '64Mi' } },
     securityContext: restricted,
@@ -185,7 +196,10 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     image: opts.sidecarImage,
     args: ['auth', '--config', `${CONFIG_DIR}/${AUTH_FILE}`],
     ports: containerPorts([{ name: 'auth-metrics', port: AUTH_METRICS_PORT, protocol: 'TCP' }]),
-    readinessProbe: { httpGet: { path: '/readyz', port: 'auth-metrics' }, periodSeconds: 5 },
+    // Node starts in well under a second; without a startup probe the first readiness probe races it and a lost
+    // race cost a full period (seen on the real node as "connection refused" Warning events).
+    startupProbe: { httpGet: { path: '/readyz', port: 'auth-metrics' }, periodSeconds: 1, failureThreshold: 30 },
+    readinessProbe: { httpGet: { path: '/readyz', port: 'auth-metrics' }, periodSeconds: 2 },
     livenessProbe: { httpGet: { path: '/healthz', port: 'auth-metrics' }, periodSeconds: 10, failureThreshold: 6 },
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
     securityContext: restricted,
