@@ -198,7 +198,7 @@ export function desiredStatus(
     live,
     viewers: live ? (o.probe?.readers ?? 0) : 0,
     ...(where ? endpoints(o, where) : {}),
-    ...(o.spec.recording.enabled ? { recording: { claimName: names(ls.metadata.name).recordings } } : {}),
+    ...(o.spec.recording?.enabled ? { recording: { claimName: names(ls.metadata.name).recordings } } : {}),
   };
 }
 
@@ -211,7 +211,8 @@ function tokenCondition(o: Observed): Cond {
       reason: R.Regenerated,
       message: `Secret ${name} was deleted and recreated with a new publish token at ${o.tokenRegeneratedAt}: streamers need the new stream key. Remove the annotation vstream.io/regenerated-at from the Secret to acknowledge.`,
     };
-  return o.spec.ingest.publishTokenSecretRef
+  // (An invalid spec has no resolved spec: optional chaining keeps its status writable.)
+  return o.spec.ingest?.publishTokenSecretRef
     ? {
         type: T.PublishTokenStable,
         status: 'True',

@@ -189,6 +189,19 @@ describe('endpoints a streamer can reach', () => {
   });
 });
 
+describe('an invalid spec', () => {
+  it('still gets a status (Failed, InvalidSpec) even though nothing could be rendered from it', () => {
+    const s = desiredStatus(ls, {
+      spec: {} as never,
+      publishSecret: { name: '', key: '' },
+      renderProblem: { reason: 'InvalidSpec', message: 'renderer emitted keys MediaMTX 1.20.1 rejects: x' },
+    });
+    expect(s.phase).toBe('Failed');
+    expect(s.conditions.find((c) => c.type === 'Reconciled')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(s.ingest).toBeUndefined();
+  });
+});
+
 describe('status writes', () => {
   it('keeps lastTransitionTime for unchanged conditions and sees an identical status as up to date', () => {
     const d = desiredStatus(ls, { ...base, deployment: available });
