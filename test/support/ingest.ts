@@ -5,30 +5,15 @@ import type { LiveStream } from '../../src/api/livestream.ts';
 import { type Kube, resourcePath } from '../../src/kube/rest.ts';
 import { MEDIAMTX_METRICS_PORT } from '../../src/render/ports.ts';
 import { httpGet, type Publisher, publishRtmp } from './media.ts';
+import { waitUntil } from './wait.ts';
 
 export type Forward = (host: string, port: number) => Promise<number>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  everyMs = 100,
-) {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+/** waitUntil polling every 100 ms (the ingest path is timed, so it looks often). */
+export const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100) =>
+  waitUntil(what, fn, timeoutMs, everyMs);
 
 export async function publishToken(kube: Kube, ns: string, name: string): Promise<string> {
   const s = await kube.get<{ data: { token: string } }>(resourcePath('v1', 'Secret', ns, `${name}-publish`));
