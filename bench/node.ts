@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { CHART, helm } from '../dev/chart.ts';
+import { installChart } from '../dev/chart.ts';
 import { type Cluster, freePort, startCluster } from '../dev/cluster.ts';
 import { mib, nodeImages } from '../dev/images.ts';
 import { PodRunner } from '../dev/pod-runner.ts';
@@ -93,17 +93,7 @@ let chartInstallS = 0;
 try {
   const c = cluster!;
   const t = Date.now();
-  helm([
-    'install',
-    'vstream',
-    CHART,
-    '-n',
-    'vstream-system',
-    '--create-namespace',
-    '--wait',
-    '--kubeconfig',
-    c.kubeconfig,
-  ]);
+  installChart(c.kubeconfig);
   chartInstallS = (Date.now() - t) / 1000;
   const kube = await Kube.load(c.kubeconfig);
   await namespace(kube, 'bench');

@@ -1,4 +1,4 @@
-// Helm invocations shared by the chart tests and scripts/gen-deploy.ts.
+// Helm invocations shared by the chart tests, the real-node setup, scripts and benchmarks.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +18,23 @@ export function helm(args: string[], env: NodeJS.ProcessEnv = {}): string {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/** `helm install vstream` with default values, as a platform team would, waiting until the controller is ready. */
+export function installChart(kubeconfig: string, namespace = 'vstream-system'): string {
+  return helm([
+    'install',
+    'vstream',
+    CHART,
+    '--namespace',
+    namespace,
+    '--create-namespace',
+    '--wait',
+    '--timeout',
+    '180s',
+    '--kubeconfig',
+    kubeconfig,
+  ]);
 }
 
 /** deploy/vstream.yaml: namespace + CRD + the chart's templates with default values. */

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHART, helm } from '../dev/chart.ts';
+import { installChart } from '../dev/chart.ts';
 import { startCluster } from '../dev/cluster.ts';
 import { REPO_ROOT, toolPath } from '../dev/tools.ts';
 import { API_VERSION, type LiveStream } from '../src/api/livestream.ts';
@@ -39,17 +39,7 @@ const stop = async () => {
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
 
-helm([
-  'install',
-  'vstream',
-  CHART,
-  '-n',
-  'vstream-system',
-  '--create-namespace',
-  '--wait',
-  '--kubeconfig',
-  cluster.kubeconfig,
-]);
+installChart(cluster.kubeconfig);
 say('chart installed: the controller runs in its pods');
 const kube = await Kube.load(cluster.kubeconfig);
 await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo' } } as KubeObject).catch(() => {});

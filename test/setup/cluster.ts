@@ -2,7 +2,7 @@
 // tier; the node tier for the `node` project, with the chart installed on it as a user would), or the cluster
 // $KUBECONFIG names when VSTREAM_USE_EXISTING_CLUSTER=true, torn down even when tests fail.
 import type { TestProject } from 'vitest/node';
-import { CHART, helm } from '../../dev/chart.ts';
+import { installChart } from '../../dev/chart.ts';
 import { startCluster } from '../../dev/cluster.ts';
 
 declare module 'vitest' {
@@ -34,19 +34,7 @@ export default async function setup(project: TestProject) {
     try {
       // The chart's defaults, unchanged: its image (ghcr.io/vstream/vstream:<appVersion>, IfNotPresent) was built
       // and imported by the tier.
-      helm([
-        'install',
-        'vstream',
-        CHART,
-        '--namespace',
-        CHART_NAMESPACE,
-        '--create-namespace',
-        '--wait',
-        '--timeout',
-        '180s',
-        '--kubeconfig',
-        cluster.kubeconfig,
-      ]);
+      installChart(cluster.kubeconfig, CHART_NAMESPACE);
     } catch (e) {
       await cluster.stop();
       throw new Error(`helm install on the node tier failed: ${(e as { stderr?: string }).stderr ?? e}`);

@@ -3,8 +3,15 @@
 // the cache behind the server the way a real watch can be.
 import pino from 'pino';
 import { API_VERSION, type LiveStream } from '../../src/api/livestream.ts';
+import { EventRecorder } from '../../src/controller/events.ts';
 import { Informer } from '../../src/controller/informer.ts';
-import type { Caches, KubeApi, SecretInfo } from '../../src/controller/reconcile.ts';
+import {
+  type Caches,
+  type KubeApi,
+  Reconciler,
+  type ReconcilerOptions,
+  type SecretInfo,
+} from '../../src/controller/reconcile.ts';
 import { type Kube, KubeError, type KubeObject, objectPath, resourcePath } from '../../src/kube/rest.ts';
 
 export interface Action {
@@ -166,3 +173,15 @@ export function liveStreamObject(name: string, spec: LiveStream['spec'] = {}, na
 }
 
 export const pathOf = resourcePath;
+
+/** A reconciler on a fresh fake API, with silent logs and no event de-duplication (tests count every event). */
+export function fakeReconciler(opts: Partial<ReconcilerOptions> = {}) {
+  const fake = new FakeKube();
+  const { caches, sync } = fakeCaches(fake);
+  const log = pino({ level: 'silent' });
+  const reconciler = new Reconciler(fake, caches, new EventRecorder(fake as unknown as Kube, log, 'test', 0), log, {
+    sidecarImage: 'vstream:test',
+    ...opts,
+  });
+  return { fake, caches, sync, reconciler };
+}

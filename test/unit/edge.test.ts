@@ -1,20 +1,15 @@
-// The production edge, without a cluster: certificates checked before a pod gets them, TLS rendered into the pod
-// (never the ConfigMap), WebRTC's ICE listeners and candidates from the reachable address, the Service applied
-// before what depends on it, and address changes announced.
-import pino from 'pino';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { ConditionType, Reason } from '../../src/api/conditions.ts';
 import { type LiveStream, resolveSpec } from '../../src/api/livestream.ts';
 import { checkCertificate } from '../../src/controller/certificate.ts';
-import { EventRecorder } from '../../src/controller/events.ts';
-import { Reconciler } from '../../src/controller/reconcile.ts';
-import type { Kube, KubeObject } from '../../src/kube/rest.ts';
+import type { Reconciler } from '../../src/controller/reconcile.ts';
+import type { KubeObject } from '../../src/kube/rest.ts';
 import { configChanges, GLOBAL_RELOAD } from '../../src/mediamtx/reload.ts';
 import { mediamtxConfig, tlsConfig } from '../../src/render/mediamtx-config.ts';
 import { childObjects, renderStream } from '../../src/render/objects.ts';
 import { selfSigned, type TestCert, tlsSecret } from '../support/certs.ts';
-import { FakeKube, fakeCaches, liveStreamObject, pathOf } from '../support/fake-kube.ts';
+import { type FakeKube, fakeReconciler, liveStreamObject, pathOf } from '../support/fake-kube.ts';
 
 const NS = 'events';
 let good: TestCert;
@@ -208,14 +203,7 @@ describe('the reconciler at the edge', () => {
   let sync: () => void;
   let reconciler: Reconciler;
   const setup = (nodeAddress?: string) => {
-    fake = new FakeKube();
-    const c = fakeCaches(fake);
-    sync = c.sync;
-    const log = pino({ level: 'silent' });
-    reconciler = new Reconciler(fake, c.caches, new EventRecorder(fake as unknown as Kube, log, 'test', 0), log, {
-      sidecarImage: 'vstream:test',
-      ...(nodeAddress ? { nodeAddress } : {}),
-    });
+    ({ fake, sync, reconciler } = fakeReconciler(nodeAddress ? { nodeAddress } : {}));
   };
   beforeEach(() => setup());
   afterEach(() => vi.useRealTimers());

@@ -2,15 +2,13 @@
 // a pass with nothing changed writes nothing, whatever the informer caches lag behind.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConditionType, Reason } from '../../src/api/conditions.ts';
 import type { LiveStream } from '../../src/api/livestream.ts';
 import { APPLIED_HASH_ANNOTATION } from '../../src/controller/children.ts';
-import { EventRecorder } from '../../src/controller/events.ts';
-import { REGENERATED_ANNOTATION, Reconciler, type ReconcilerOptions } from '../../src/controller/reconcile.ts';
-import type { Kube, KubeObject } from '../../src/kube/rest.ts';
-import { FakeKube, fakeCaches, liveStreamObject, pathOf } from '../support/fake-kube.ts';
+import { REGENERATED_ANNOTATION, type Reconciler, type ReconcilerOptions } from '../../src/controller/reconcile.ts';
+import type { KubeObject } from '../../src/kube/rest.ts';
+import { type FakeKube, fakeReconciler, liveStreamObject, pathOf } from '../support/fake-kube.ts';
 
 const NS = 'events';
 let fake: FakeKube;
@@ -18,14 +16,7 @@ let sync: () => void;
 let reconciler: Reconciler;
 
 function setup(opts: Partial<ReconcilerOptions> = {}) {
-  fake = new FakeKube();
-  const c = fakeCaches(fake);
-  sync = c.sync;
-  const log = pino({ level: 'silent' });
-  reconciler = new Reconciler(fake, c.caches, new EventRecorder(fake as unknown as Kube, log, 'test', 0), log, {
-    sidecarImage: 'vstream:test',
-    ...opts,
-  });
+  ({ fake, sync, reconciler } = fakeReconciler(opts));
 }
 
 function addStream(name: string, spec: LiveStream['spec'] = {}) {
@@ -299,15 +290,11 @@ describe('what users depend on is announced', () => {
 
 describe('read-only caches', () => {
   it('never writes into the informer stores', async () => {
-    const c = fakeCaches(fake);
-    const log = pino({ level: 'silent' });
-    const r = new Reconciler(fake, c.caches, new EventRecorder(fake as unknown as Kube, log, 'test', 0), log, {
-      sidecarImage: 'vstream:test',
-    });
-    fake.put(liveStreamObject('ro'));
+    const c = fakeReconciler();
+    c.fake.put(liveStreamObject('ro'));
     c.sync();
     const snapshot = JSON.stringify([...c.caches.streams.store.values()]);
-    await r.reconcile(`${NS}/ro`);
+    await c.reconciler.reconcile(`${NS}/ro`);
     expect(JSON.stringify([...c.caches.streams.store.values()])).toBe(snapshot);
     expect(c.caches.configMaps.store.size).toBe(0);
   });
