@@ -142,6 +142,12 @@ async function fakeMediaMTX() {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, polls: () => polls, server };
 }
 
+/** User + system CPU a process has used (Linux clock ticks are 1/100 s): less noisy than wall time on a shared machine. */
+const cpuSeconds = (pid: number | undefined) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
 const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
@@ -261,6 +267,7 @@ try {
   watcher.start();
   await watcher.waitForSync();
   const c0 = await serverWrites();
+  const cpu0 = cpuSeconds(ctl.pid);
   const t1 = performance.now();
   await pool([...Array(N).keys()], C, (i) => kube.create(stream('ctl', i) as unknown as KubeObject));
   log('controller: streams created; waiting for children and statuses');
@@ -268,6 +275,7 @@ try {
   // The controller writes a stream's status after its children, so all statuses means all children; checked below.
   await done;
   const controllerSeconds = (performance.now() - t1) / 1000;
+  const controllerCpu = cpuSeconds(ctl.pid) - cpu0;
   watcher.stop();
   const [cms, deps, secrets] = await Promise.all([
     kube.list('/api/v1/namespaces/ctl/configmaps', { labelSelector: 'vstream.io/livestream' }),
@@ -278,7 +286,9 @@ try {
   if (cms.items.length !== N || deps.items.length !== N || secrets.items.length !== N + generated)
     throw new Error('children missing after all statuses were written');
   const writes = (await serverWrites()) - c0 - N; // minus the bench's own creates
-  log(`controller: ${controllerSeconds.toFixed(1)}s, ${(writes / N).toFixed(2)} writes/stream; idling ${IDLE}s`);
+  log(
+    `controller: ${controllerSeconds.toFixed(1)}s (${controllerCpu.toFixed(1)} s CPU), ${(writes / N).toFixed(2)} writes/stream; idling ${IDLE}s`,
+  );
   await new Promise((r) => setTimeout(r, 5000)); // let in-flight events settle before counting idle writes
   const i0 = await serverWritesByResource();
   const polls0 = mtx.polls();
@@ -351,6 +361,7 @@ try {
     mix: Object.fromEntries(KINDS.map((k) => [k, [...Array(N).keys()].filter((i) => kindOf(i) === k).length])),
     detail: {
       spec_edit_p50_ms: Number(editP50.toFixed(1)),
+      controller_cpu_seconds_creating: Number(controllerCpu.toFixed(2)),
       spec_edits: EDITS,
       live_polls_per_second: Number(pollsPerSecond.toFixed(1)),
       node_flags: process.env.CONTROLLER_NODE_FLAGS ?? NODE_FLAGS,

@@ -184,22 +184,6 @@ export async function runController(opts: ControllerOptions) {
       return;
     if (type !== 'delete') queue.add(keyOf(obj));
   });
-  for (const child of [
-    caches.configMaps,
-    caches.deployments,
-    caches.services,
-    caches.pvcs,
-    caches.ownedSecrets,
-  ] as unknown as Informer[]) {
-    // Any change to a child (drift, deletion, status) re-runs its stream.
-    // A burst of child events (one per object we just applied, then their status updates) collapses into one
-    // pass a moment later instead of a pass per event.
-    child.on((_type, obj) => {
-      const stream = obj.metadata.labels?.[STREAM_LABEL];
-      if (stream && obj.metadata.namespace) queue.addAfter(`${obj.metadata.namespace}/${stream}`, CHILD_EVENT_DELAY_MS);
-    });
-  }
-
   tlsSecrets.on((_type, secret) => {
     for (const ls of caches.streams.list())
       if (
@@ -220,6 +204,24 @@ export async function runController(opts: ControllerOptions) {
     ...(opts.nodeAddress ? { nodeAddress: opts.nodeAddress } : {}),
     ...(opts.liveResyncMs ? { liveResyncMs: opts.liveResyncMs } : {}),
   });
+
+  const children: [string, Informer][] = [
+    ['ConfigMap', caches.configMaps],
+    ['Deployment', caches.deployments],
+    ['Service', caches.services],
+    ['PersistentVolumeClaim', caches.pvcs],
+    ['Secret', caches.ownedSecrets as unknown as Informer],
+  ];
+  for (const [kind, child] of children) {
+    // Any change to a child (drift, deletion, status) re-runs its stream, except the echo of our own write.
+    // A burst of child events (status updates after a rollout) collapses into one pass a moment later.
+    child.on((type, obj) => {
+      const stream = obj.metadata.labels?.[STREAM_LABEL];
+      if (!stream || !obj.metadata.namespace) return;
+      if (type !== 'delete' && reconciler.isOwnEcho(kind, obj)) return;
+      queue.addAfter(`${obj.metadata.namespace}/${stream}`, CHILD_EVENT_DELAY_MS);
+    });
+  }
 
   let workersRunning = false;
   const startWorkers = () => {

@@ -120,6 +120,7 @@ export class Reconciler {
   /** Streams with a disruptive change waiting for their sessions to end. */
   private readonly held = new Set<string>();
   private readonly statusChain = new Map<string, Promise<void>>();
+  private childCacheMap?: Map<string, Informer>;
 
   constructor(kube: KubeApi, caches: Caches, events: EventRecorder, log: Logger, opts: ReconcilerOptions) {
     this.kube = kube;
@@ -138,6 +139,18 @@ export class Reconciler {
     caches.streams.on((type, obj) => {
       if (type === 'delete') this.forgetStream(streamKey(obj));
     });
+  }
+
+  /**
+   * True when a child's watch event only echoes our own last write (it carries the version our apply or create
+   * returned): the pass that wrote it worked from that very state, so another pass would find nothing to do.
+   * client-go controllers reach the same end with "expectations"; without it every new stream costs a second,
+   * empty pass (a render and a compare of every child).
+   */
+  isOwnEcho(kind: string, obj: Pick<KubeObject, 'metadata'>): boolean {
+    const k = childKey(kind, obj.metadata.namespace, obj.metadata.name);
+    const rv = obj.metadata.resourceVersion;
+    return rv !== undefined && (this.appliedVersions.get(k) === rv || this.writtenChildren.versionOf(k) === rv);
   }
 
   /** The LiveStream as the informer has it, or as our last status write returned it if that is newer. */
@@ -421,14 +434,16 @@ export class Reconciler {
   }
 
   private childCaches(): Map<string, Informer> {
+    if (this.childCacheMap) return this.childCacheMap;
     const c = this.caches;
-    return new Map<string, Informer>([
+    this.childCacheMap = new Map<string, Informer>([
       ['ConfigMap', c.configMaps],
       ['Deployment', c.deployments],
       ['Service', c.services],
       ['PersistentVolumeClaim', c.pvcs],
       ['Secret', c.ownedSecrets as unknown as Informer],
     ]);
+    return this.childCacheMap;
   }
 
   private async ensureSecrets(
