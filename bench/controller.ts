@@ -34,12 +34,16 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     edits: { type: 'string', default: '100' },
     kinds: { type: 'string', default: '' },
+    churn: { type: 'string', default: '60' },
   },
 });
 const EDITS = Number(values.edits);
 const N = Number(values.streams);
 const IDLE = Number(values.idle);
 const C = Number(values.concurrency);
+const CHURN = Number(values.churn);
+/** Streams whose (fake) audience moves at every poll in the churn phase. */
+const CHURNING = Math.min(N, 1000);
 const SIDECAR = 'ghcr.io/vstream/vstream:bench';
 // The heap settings the chart gives the controller (values.yaml nodeOptions): V8 otherwise grows the heap far past
 // what the caches need before it collects.
@@ -129,17 +133,26 @@ async function userSecrets(ns: string) {
     });
 }
 
-/** A stand-in for every stream's MediaMTX control API (GET /<ns>/<name>/v3/paths/get/<path>): a publisher is on. */
+/**
+ * A stand-in for every stream's MediaMTX control API (GET /<ns>/<name>/v3/paths/get/<path>): a publisher is on.
+ * With churn on, the first CHURNING streams report a different number of readers at every poll.
+ */
 async function fakeMediaMTX() {
   let polls = 0;
-  const server = createServer((_req, res) => {
+  const state = { churn: false };
+  const server = createServer((req, res) => {
     polls++;
+    const i = Number(/\/s(\d+)\//.exec(req.url ?? '')?.[1] ?? -1);
+    const readers =
+      state.churn && i >= 0 && i < CHURNING
+        ? Array.from({ length: 1 + Math.floor(Math.random() * 200) }, () => ({ type: 'hlsMuxer' }))
+        : [];
     res
       .writeHead(200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ online: true, ready: true, source: { type: 'rtmpConn' }, readers: [] }));
+      .end(JSON.stringify({ online: true, ready: true, source: { type: 'rtmpConn' }, readers }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, polls: () => polls, server };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, polls: () => polls, server, state };
 }
 
 /** User + system CPU a process has used (Linux clock ticks are 1/100 s): less noisy than wall time on a shared machine. */
@@ -332,6 +345,18 @@ try {
   log(
     `spec edit -> ConfigMap updated, ${EDITS} edits with ${N} streams live-polled: p50 ${editP50.toFixed(0)} ms, p99 ${editP99.toFixed(0)} ms`,
   );
+  // Live-status churn: audiences that move at every poll must not become a status write per poll.
+  mtx.state.churn = true;
+  await new Promise((r) => setTimeout(r, 10_000)); // one full poll round first: the first reports go out
+  const ch0 = await serverWritesByResource();
+  await new Promise((r) => setTimeout(r, CHURN * 1000));
+  const churnByResource = diff(await serverWritesByResource(), ch0);
+  const churnWritesPerSecond = Object.values(churnByResource).reduce((a, b) => a + b, 0) / CHURN;
+  log(
+    `churn: ${CHURNING} live streams with moving audiences: ${churnWritesPerSecond.toFixed(2)} writes/s ${JSON.stringify(churnByResource)}`,
+  );
+  mtx.state.churn = false;
+
   clearInterval(rssTimer);
   ctl.kill('SIGTERM');
   mtx.server.close();
@@ -358,9 +383,15 @@ try {
     idle_writes: idleWrites,
     idle_writes_by_resource: idleByResource,
     spec_edit_p99_ms_with_1000_live: Number(editP99.toFixed(1)),
+    spec_edit_p99_ms: Number(editP99.toFixed(1)),
+    live_status_writes_per_s_1000_live: Number(churnWritesPerSecond.toFixed(2)),
     mix: Object.fromEntries(KINDS.map((k) => [k, [...Array(N).keys()].filter((i) => kindOf(i) === k).length])),
     detail: {
       spec_edit_p50_ms: Number(editP50.toFixed(1)),
+      live_streams_polled: N,
+      churning_streams: CHURNING,
+      churn_seconds: CHURN,
+      churn_writes_by_resource: churnByResource,
       controller_cpu_seconds_creating: Number(controllerCpu.toFixed(2)),
       spec_edits: EDITS,
       live_polls_per_second: Number(pollsPerSecond.toFixed(1)),
@@ -373,7 +404,9 @@ try {
       controller_build: 'compiled JavaScript, as in the image',
     },
   };
-  writeFileSync(join(import.meta.dirname, 'results/controller.json'), `${JSON.stringify(result, null, 2)}\n`);
+  // --streams 10000 is the scale run (its own file); anything else the default figures.
+  const file = N >= 10_000 ? 'controller-10k.json' : 'controller.json';
+  writeFileSync(join(import.meta.dirname, 'results', file), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
 } finally {
   await cluster.stop();

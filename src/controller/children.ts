@@ -33,6 +33,24 @@ export function isOurs(kind: string, o: Meta, ls: LiveStream): boolean {
   );
 }
 
+/**
+ * What the informers keep of a ConfigMap or a Deployment: metadata, and a Deployment's status. Their bodies (the
+ * rendered config, the pod template) are most of the controller's memory per stream, and are needed only to compare
+ * after someone else changed the object or to see what a spec change replaces: the reconciler reads the object then.
+ * Everything else (ownership, applied hash, versions, readiness) is in what is kept.
+ */
+export function leanChild(kind: string, o: KubeObject): KubeObject {
+  const { managedFields: _m, ...metadata } = o.metadata;
+  if (kind === 'ConfigMap') return { apiVersion: 'v1', kind, metadata };
+  if (kind === 'Deployment')
+    return { apiVersion: 'apps/v1', kind, metadata, ...(o.status ? { status: o.status } : {}) };
+  return o;
+}
+
+/** True for a cached object without the body a comparison needs. */
+export const isLean = (kind: string, o: KubeObject) =>
+  (kind === 'ConfigMap' && o.data === undefined) || (kind === 'Deployment' && o.spec === undefined);
+
 /** The desired object with the hash of itself in an annotation. */
 export function withAppliedHash<T extends KubeObject>(desired: T): T {
   const hash = contentHash(desired);

@@ -10,6 +10,7 @@ import { API_VERSION, type LiveStream, PLURAL } from '../api/livestream.ts';
 import { Kube, type KubeObject } from '../kube/rest.ts';
 import { createLogger } from '../log/logger.ts';
 import { MANAGED_BY, STREAM_LABEL } from '../render/names.ts';
+import { leanChild } from './children.ts';
 import { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
 import { LeaderElector } from './leader.ts';
@@ -138,8 +139,9 @@ export async function runController(opts: ControllerOptions) {
   };
   const caches: Caches = {
     streams: inf(PLURAL, `/apis/${API_VERSION}/${PLURAL}`, { labelSelector: undefined }) as Caches['streams'],
-    configMaps: inf('configmaps', '/api/v1/configmaps'),
-    deployments: inf('deployments', '/apis/apps/v1/deployments'),
+    // Metadata (and a Deployment's status) only: see leanChild.
+    configMaps: inf('configmaps', '/api/v1/configmaps', { transform: (o) => leanChild('ConfigMap', o) }),
+    deployments: inf('deployments', '/apis/apps/v1/deployments', { transform: (o) => leanChild('Deployment', o) }),
     services: inf('services', '/api/v1/services'),
     pvcs: inf('persistentvolumeclaims', '/api/v1/persistentvolumeclaims'),
     ownedSecrets: inf<SecretInfo>('secrets', '/api/v1/secrets', { transform: secretInfo }),

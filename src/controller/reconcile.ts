@@ -22,7 +22,17 @@ import {
 } from '../render/objects.ts';
 import { newPublishToken } from '../token/publish.ts';
 import { type CertificateCheck, checkCertificate, isoSeconds } from './certificate.ts';
-import { controllerOf, hadOtherManagers, isOurs, isSubset, upToDate, withAppliedHash } from './children.ts';
+import {
+  APPLIED_HASH_ANNOTATION,
+  controllerOf,
+  hadOtherManagers,
+  isLean,
+  isOurs,
+  isSubset,
+  leanChild,
+  upToDate,
+  withAppliedHash,
+} from './children.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
 import { type ApiLocator, type ProbeResult, probeMediaMTX } from './mediamtx-probe.ts';
@@ -76,6 +86,31 @@ export interface ReconcilerOptions {
 
 /** A streamer's reconnect after a network blip takes seconds: within this the stream is still live. */
 export const LIVE_GRACE_MS = 10_000;
+/** A moved viewer count reaches status at most this often per stream... */
+export const VIEWERS_MIN_INTERVAL_MS = 60_000;
+/** ...and at most this often over all streams (the live loop's other writes are transitions, rare by nature). */
+export const VIEWER_WRITES_PER_SECOND = 5;
+const VIEWER_WRITES_BURST = 20;
+
+/** A token bucket: `take` succeeds at most `rate` times a second on average, `burst` at once. */
+export class TokenBucket {
+  private tokens: number;
+  private at = 0;
+  private readonly rate: number;
+  private readonly burst: number;
+  constructor(rate: number, burst: number) {
+    this.rate = rate;
+    this.burst = burst;
+    this.tokens = burst;
+  }
+  take(now: number): boolean {
+    if (this.at) this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
 
 /** A TLS certificate is looked at again at least this often (renewals by cert-manager are not watched). */
 const CERTIFICATE_RECHECK_MS = 60 * 60_000;
@@ -108,8 +143,11 @@ export class Reconciler {
   /** Our own write results, newer than the read-only informer caches until their watch events arrive. */
   private readonly writtenChildren = new RecentWrites<KubeObject>();
   private readonly writtenStreams = new RecentWrites<Stream>();
-  /** resourceVersion each child had right after our last apply: unchanged since means nothing to repair. */
-  private readonly appliedVersions = new Map<string, string>();
+  /**
+   * Each child's version (and a Deployment's generation) right after our last apply, or when a comparison last
+   * found it matching: unchanged since means nothing to repair, without reading its body (the caches keep none).
+   */
+  private readonly verified = new Map<string, { resourceVersion?: string; generation?: number }>();
   private readonly observations = new Map<string, SpecObservation>();
   private readonly liveState = new Map<string, ProbeResult>();
   /**
@@ -121,6 +159,9 @@ export class Reconciler {
   private readonly held = new Set<string>();
   private readonly statusChain = new Map<string, Promise<void>>();
   private childCacheMap?: Map<string, Informer>;
+  /** When each stream's viewer count was last put in status, and the budget all streams share for doing so. */
+  private readonly viewersReportedAt = new Map<string, number>();
+  private readonly viewerBudget = new TokenBucket(VIEWER_WRITES_PER_SECOND, VIEWER_WRITES_BURST);
 
   constructor(kube: KubeApi, caches: Caches, events: EventRecorder, log: Logger, opts: ReconcilerOptions) {
     this.kube = kube;
@@ -130,14 +171,19 @@ export class Reconciler {
     this.opts = opts;
     for (const [kind, cache] of this.childCaches()) {
       cache.on((type, obj) => {
-        if (type !== 'delete') return;
         const k = childKey(kind, obj.metadata.namespace, obj.metadata.name);
+        if (type !== 'delete') {
+          // The watch has caught up with our write: the overlay's copy is no longer needed.
+          this.writtenChildren.resolve(k, obj);
+          return;
+        }
         this.writtenChildren.forget(k);
-        this.appliedVersions.delete(k);
+        this.verified.delete(k);
       });
     }
     caches.streams.on((type, obj) => {
       if (type === 'delete') this.forgetStream(streamKey(obj));
+      else this.writtenStreams.resolve(streamKey(obj), obj);
     });
   }
 
@@ -150,7 +196,9 @@ export class Reconciler {
   isOwnEcho(kind: string, obj: Pick<KubeObject, 'metadata'>): boolean {
     const k = childKey(kind, obj.metadata.namespace, obj.metadata.name);
     const rv = obj.metadata.resourceVersion;
-    return rv !== undefined && (this.appliedVersions.get(k) === rv || this.writtenChildren.versionOf(k) === rv);
+    return (
+      rv !== undefined && (this.verified.get(k)?.resourceVersion === rv || this.writtenChildren.versionOf(k) === rv)
+    );
   }
 
   /** The LiveStream as the informer has it, or as our last status write returned it if that is newer. */
@@ -170,6 +218,7 @@ export class Reconciler {
     this.observations.delete(key);
     this.liveState.delete(key);
     this.droppedAt.delete(key);
+    this.viewersReportedAt.delete(key);
     this.held.delete(key);
     this.writtenStreams.forget(key);
   }
@@ -208,7 +257,7 @@ export class Reconciler {
       log.warn({ kind: 'Service', error: (e as Error).message }, 'apply failed');
     }
     if (edgeOf(this.child('Service', namespace, names(name).service)) !== seen) rendered = this.render(ls);
-    const disruption = this.disruption(key, rendered);
+    const disruption = await this.disruption(key, rendered);
     const hold = disruption && rendered.spec.disruptiveUpdates !== 'Immediate' ? disruption : undefined;
     if (hold) this.held.add(key);
     else this.held.delete(key);
@@ -328,13 +377,24 @@ export class Reconciler {
       };
       next = Math.min(next, grace - (now - dropped) + 50);
     } else if (probe) this.droppedAt.delete(key);
+    // Going live, dropping, reconnecting: written at once. A viewer count that moved: at most once a minute per
+    // stream and within a budget shared by all streams, so a thousand streams with moving audiences stay within a
+    // few status writes a second; until then status keeps the count it last reported (MediaMTX's metrics have the
+    // exact one).
+    const transition = before?.online !== probe?.online || before?.reconnectingSince !== probe?.reconnectingSince;
+    let viewersMoved = false;
+    if (probe && before && !transition && probe.readers !== before.readers) {
+      const last = this.viewersReportedAt.get(key) ?? 0;
+      if (now - last >= VIEWERS_MIN_INTERVAL_MS && this.viewerBudget.take(now)) viewersMoved = true;
+      else probe = { ...probe, readers: before.readers };
+    }
     if (probe) this.liveState.set(key, probe);
     else this.liveState.delete(key);
-    const changed =
-      before?.online !== probe?.online ||
-      before?.readers !== probe?.readers ||
-      before?.reconnectingSince !== probe?.reconnectingSince;
-    if (changed) await this.writeStatus(key, observation);
+    const changed = transition || viewersMoved;
+    if (changed) {
+      this.viewersReportedAt.set(key, now);
+      await this.writeStatus(key, observation);
+    }
     // A change held for connected sessions goes ahead in a spec pass once they are gone.
     if (changed && this.held.has(key)) this.opts.requeue?.(key);
     return { requeueAfterMs: next };
@@ -344,13 +404,10 @@ export class Reconciler {
    * What applying the rendered stream would restart (MediaMTX servers by reloading the ConfigMap, or the pod by
    * changing its template), and whom that would drop given who is connected now. Undefined when nobody would notice.
    */
-  private disruption(key: string, r: RenderedStream): Disruption | undefined {
+  private async disruption(key: string, r: RenderedStream): Promise<Disruption | undefined> {
     const { namespace, name } = r.configMap.metadata;
     const n = names(r.deployment.metadata.name);
-    const cm = this.child('ConfigMap', namespace, n.configMap) as
-      | (KubeObject & { data?: Record<string, string> })
-      | undefined;
-    const running = cm?.data?.[CONFIG_FILE];
+    const running = await this.runningConfig(r.configMap as KubeObject);
     let changes: ConfigChange[] = [];
     if (running) {
       try {
@@ -360,16 +417,17 @@ export class Reconciler {
       }
     }
     const reloads = changes.filter((c) => c.class !== 'hot');
-    const dep = this.child('Deployment', namespace, n.deployment) as
-      | (KubeObject & { spec?: { template?: unknown } })
-      | undefined;
+    const dep = this.child('Deployment', namespace, n.deployment);
     const desiredTemplate = (r.deployment.spec as { template: unknown }).template;
     const desiredHash = (r.deployment.metadata.annotations as Record<string, string>)[TEMPLATE_HASH_ANNOTATION];
-    const pod = Boolean(
-      dep &&
-        dep.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION] !== desiredHash &&
-        !isSubset(desiredTemplate, dep.spec?.template),
-    );
+    let pod = false;
+    if (dep && dep.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION] !== desiredHash) {
+      // A different template hash: read the template itself (the cache keeps none) to see whether it differs.
+      const full = isLean('Deployment', dep)
+        ? await this.kube.getOrUndefined<KubeObject>(objectPath(r.deployment as KubeObject))
+        : dep;
+      pod = Boolean(full && !isSubset(desiredTemplate, (full.spec as { template?: unknown } | undefined)?.template));
+    }
     if (!reloads.length && !pod) return undefined;
     const now = this.liveState.get(key);
     const sessions = {
@@ -398,9 +456,19 @@ export class Reconciler {
     let live = this.child(kind, namespace, name);
     // Our informers select our label, so a namesake created by someone else is invisible to them: ask.
     if (!live) live = await this.kube.getOrUndefined<KubeObject>(objectPath(desired));
-    const checkedAbsent = !live;
+    let checkedAbsent = !live;
     if (live && !isOurs(kind, live, ls)) return this.describeConflict(kind, namespace, name, live);
-    if (live && upToDate(desired, live, this.appliedVersions.get(key))) return undefined;
+    if (live && this.knownCurrent(key, desired, live)) return undefined;
+    if (live && isLean(kind, live)) {
+      // Changed since we last saw it match (or not seen since this process started): compare the whole object.
+      live = await this.kube.getOrUndefined<KubeObject>(objectPath(desired));
+      checkedAbsent = !live;
+      if (live && !isOurs(kind, live, ls)) return this.describeConflict(kind, namespace, name, live);
+    }
+    if (live && upToDate(desired, live, this.verified.get(key)?.resourceVersion)) {
+      this.remember(key, live);
+      return undefined;
+    }
 
     log.info({ kind, child: name, reason: live ? 'drifted' : 'missing' }, 'applying');
     const applied = await this.kube.apply<KubeObject>(desired, FIELD_MANAGER, { force: true });
@@ -419,9 +487,48 @@ export class Reconciler {
         `Using the recordings claim ${name} kept from an earlier LiveStream of this name (reclaimPolicy Retain).`,
       );
     }
-    if (applied.metadata.resourceVersion) this.appliedVersions.set(key, applied.metadata.resourceVersion);
-    this.writtenChildren.record(key, slim(applied));
+    this.remember(key, applied);
+    this.writtenChildren.record(key, leanChild(kind, slim(applied)));
     return undefined;
+  }
+
+  /**
+   * The MediaMTX config the stream's ConfigMap holds, when it is not the one `desired` renders (undefined when it
+   * is, or there is none yet). Read from the API only then: the cache keeps no ConfigMap data.
+   */
+  private async runningConfig(desired: KubeObject): Promise<string | undefined> {
+    const { namespace = '', name } = desired.metadata;
+    const cm = this.child('ConfigMap', namespace, name);
+    if (!cm) return undefined;
+    const key = childKey('ConfigMap', namespace, name);
+    const want = withAppliedHash(desired);
+    if (this.knownCurrent(key, want, cm)) return undefined;
+    const full = isLean('ConfigMap', cm) ? await this.kube.getOrUndefined<KubeObject>(objectPath(desired)) : cm;
+    // Matching after all (first look since a restart): remembered, so the apply that follows reads it no more.
+    if (full && upToDate(want, full, this.verified.get(key)?.resourceVersion)) {
+      this.remember(key, full);
+      return undefined;
+    }
+    return (full?.data as Record<string, string> | undefined)?.[CONFIG_FILE];
+  }
+
+  /** A child we applied or found matching: its version and generation as they were then. */
+  private remember(key: string, o: KubeObject): void {
+    this.verified.set(key, { resourceVersion: o.metadata.resourceVersion, generation: o.metadata.generation });
+  }
+
+  /**
+   * True when the child provably still holds what `desired` (with its applied hash) asks for, without its body: it
+   * carries that hash and has not changed since we applied or verified it. For a Deployment a status update
+   * changes the version but not the generation, which only a spec change moves.
+   */
+  private knownCurrent(key: string, desired: KubeObject, live: KubeObject): boolean {
+    const want = desired.metadata.annotations?.[APPLIED_HASH_ANNOTATION];
+    if (!want || live.metadata.annotations?.[APPLIED_HASH_ANNOTATION] !== want) return false;
+    const v = this.verified.get(key);
+    if (!v) return false;
+    if (live.metadata.resourceVersion === v.resourceVersion) return true;
+    return desired.kind === 'Deployment' && v.generation !== undefined && live.metadata.generation === v.generation;
   }
 
   private describeConflict(kind: string, namespace: string, name: string, other: Pick<KubeObject, 'metadata'>): string {
@@ -556,6 +663,7 @@ export class Reconciler {
     try {
       const created = await this.kube.create<KubeObject>(make() as KubeObject);
       // Remember only what the informer would: metadata, never the value.
+      this.remember(key, created);
       const { name: n, namespace, resourceVersion, labels, annotations, ownerReferences } = created.metadata;
       this.writtenChildren.record(key, {
         apiVersion: 'v1',

@@ -3,6 +3,7 @@
 // the cache behind the server the way a real watch can be.
 import pino from 'pino';
 import { API_VERSION, type LiveStream } from '../../src/api/livestream.ts';
+import { leanChild } from '../../src/controller/children.ts';
 import { EventRecorder } from '../../src/controller/events.ts';
 import { Informer } from '../../src/controller/informer.ts';
 import {
@@ -99,6 +100,9 @@ export class FakeKube implements KubeApi {
         uid: live?.metadata.uid ?? `uid-${this.rv + 1}`,
         creationTimestamp: live?.metadata.creationTimestamp ?? new Date().toISOString(),
         resourceVersion: String(++this.rv),
+        // As the API server does for Deployments: only a spec change moves the generation.
+        generation:
+          (live?.metadata.generation ?? 0) + (live && JSON.stringify(live.spec) === JSON.stringify(obj.spec) ? 0 : 1),
         managedFields: [...others, { manager: fieldManager, operation: 'Apply' }],
       },
       ...(live?.status ? { status: live.status } : {}),
@@ -144,12 +148,19 @@ export function fakeCaches(fake: FakeKube) {
         const copy = clone(o);
         delete copy.metadata.managedFields;
         if (kind === 'secrets') delete copy.data;
+        // What the controller's informers keep (src/controller/main.ts).
+        const lean =
+          kind === 'configmaps'
+            ? leanChild('ConfigMap', copy)
+            : kind === 'deployments'
+              ? leanChild('Deployment', copy)
+              : copy;
         const old = store.get(key);
-        if (old?.metadata.resourceVersion === copy.metadata.resourceVersion) continue;
-        store.set(key, copy);
+        if (old?.metadata.resourceVersion === lean.metadata.resourceVersion) continue;
+        store.set(key, lean);
         (cache as unknown as { emit(t: string, o: unknown, old?: unknown): void }).emit(
           old ? 'update' : 'add',
-          copy,
+          lean,
           old,
         );
       }

@@ -2,11 +2,16 @@
 // a pass with nothing changed writes nothing, whatever the informer caches lag behind.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConditionType, Reason } from '../../src/api/conditions.ts';
 import type { LiveStream } from '../../src/api/livestream.ts';
 import { APPLIED_HASH_ANNOTATION } from '../../src/controller/children.ts';
-import { REGENERATED_ANNOTATION, type Reconciler, type ReconcilerOptions } from '../../src/controller/reconcile.ts';
+import {
+  REGENERATED_ANNOTATION,
+  type Reconciler,
+  type ReconcilerOptions,
+  TokenBucket,
+} from '../../src/controller/reconcile.ts';
 import type { KubeObject } from '../../src/kube/rest.ts';
 import { type FakeKube, fakeReconciler, liveStreamObject, pathOf } from '../support/fake-kube.ts';
 
@@ -250,6 +255,53 @@ describe('removals reach the children', () => {
   });
 });
 
+describe('lean caches: ConfigMap and Deployment bodies are read only when they may have changed', () => {
+  const reads = (fragment: string) => fake.actions.filter((a) => a.verb === 'get' && a.path.includes(fragment));
+
+  it('a Deployment status update (same generation) costs no read and no write', async () => {
+    addStream('d');
+    await settle(`${NS}/d`);
+    markAvailable('d');
+    const [gets, writes] = [reads('/deployments/').length, writesTo('/deployments/').length];
+    await reconciler.reconcile(`${NS}/d`);
+    expect(reads('/deployments/').length).toBe(gets);
+    expect(writesTo('/deployments/').length).toBe(writes);
+  });
+
+  it('after a restart the first pass reads each body once and writes nothing; the next pass reads none', async () => {
+    addStream('r');
+    await settle(`${NS}/r`);
+    const objects = fake.objects;
+    ({ fake, sync, reconciler } = fakeReconciler());
+    for (const [k, v] of objects) fake.objects.set(k, v);
+    sync();
+    const before = fake.writes().length;
+    await reconciler.reconcile(`${NS}/r`);
+    expect(fake.writes().length).toBe(before);
+    expect(reads('/configmaps/r-mediamtx').length).toBe(1);
+    expect(reads('/deployments/r').length).toBe(1);
+    const gets = fake.actions.filter((a) => a.verb === 'get').length;
+    await reconciler.reconcile(`${NS}/r`);
+    expect(fake.actions.filter((a) => a.verb === 'get').length).toBe(gets);
+  });
+
+  it('a hand edit of the pod template (a new generation) is read and repaired', async () => {
+    addStream('t');
+    await settle(`${NS}/t`);
+    const path = pathOf('apps/v1', 'Deployment', NS, 't');
+    const d = fake.objects.get(path)!;
+    const spec = structuredClone(d.spec) as { template: { spec: { containers: { image: string }[] } } };
+    spec.template.spec.containers[0]!.image = 'tampered:1';
+    fake.put({ ...d, spec, metadata: { ...d.metadata, generation: (d.metadata.generation ?? 1) + 1 } }, 'kubectl');
+    sync();
+    const before = writesTo('/deployments/').length;
+    await settle(`${NS}/t`);
+    expect(writesTo('/deployments/').length).toBe(before + 1);
+    const repaired = fake.objects.get(path)!.spec as typeof spec;
+    expect(repaired.template.spec.containers[0]!.image).not.toBe('tampered:1');
+  });
+});
+
 describe('what users depend on is announced', () => {
   it('a deleted generated publish Secret is recreated with a new token, a Warning event and a condition', async () => {
     addStream('t');
@@ -320,6 +372,43 @@ describe('changes that would drop connected sessions wait until nobody is connec
     setup({ locateApi: () => base, requeue: (k) => requeued.push(k), liveGraceMs: 0 });
   });
   const live = { online: true, source: { type: 'rtmpConn' }, readers: [{ type: 'hlsMuxer' }] };
+
+  it('a moving viewer count reaches status at most once a minute; going live and offline at once', async () => {
+    addStream('v');
+    await settle(`${NS}/v`);
+    markAvailable('v');
+    let now = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => now);
+    const statusWrites = () => writesTo('/livestreams/v/status').length;
+    try {
+      state = live;
+      await reconciler.pollLive(`${NS}/v`);
+      expect(stream('v').status).toMatchObject({ live: true, viewers: 1 });
+      const w = statusWrites();
+      state = { ...live, readers: [{ type: 'hlsMuxer' }, { type: 'hlsMuxer' }, { type: 'webRTCSession' }] };
+      now += 10_000;
+      await reconciler.pollLive(`${NS}/v`);
+      expect(statusWrites()).toBe(w);
+      expect(stream('v').status?.viewers).toBe(1);
+      now += 50_000;
+      await reconciler.pollLive(`${NS}/v`);
+      expect(statusWrites()).toBe(w + 1);
+      expect(stream('v').status?.viewers).toBe(3);
+      state = { online: false, readers: [] };
+      now += 1_000;
+      await reconciler.pollLive(`${NS}/v`);
+      expect(stream('v').status).toMatchObject({ live: false, viewers: 0 });
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
+  it('the viewer-count budget all streams share: a burst, then its rate', () => {
+    const bucket = new TokenBucket(5, 20);
+    const t = 1_000_000;
+    expect(Array.from({ length: 25 }, () => bucket.take(t)).filter(Boolean)).toHaveLength(20);
+    expect(Array.from({ length: 10 }, () => bucket.take(t + 1000)).filter(Boolean)).toHaveLength(5);
+  });
 
   it('a publisher that drops is still live for the grace period: a reconnect is not an outage, and held changes keep waiting', async () => {
     setup({ locateApi: () => base, requeue: (k) => requeued.push(k), liveGraceMs: 400 });
