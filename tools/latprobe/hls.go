@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ type hlsSegment struct {
 	uri   string
 	dur   float64
 	parts []hlsPart
+	// EXT-X-GAP: MediaMTX pads a young playlist with these; there is nothing to fetch.
+	gap bool
 }
 
 type mediaPlaylist struct {
@@ -49,6 +52,7 @@ func parseMedia(text string) (*mediaPlaylist, error) {
 	p := &mediaPlaylist{}
 	var pending []hlsPart
 	var extinf float64 = -1
+	gap := false
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		l := strings.TrimSpace(sc.Text())
@@ -60,14 +64,16 @@ func parseMedia(text string) (*mediaPlaylist, error) {
 		case strings.HasPrefix(l, "#EXT-X-PART:"):
 			d, _ := strconv.ParseFloat(attr(l, "DURATION"), 64)
 			pending = append(pending, hlsPart{uri: attr(l, "URI"), dur: d})
+		case l == "#EXT-X-GAP":
+			gap = true
 		case strings.HasPrefix(l, "#EXTINF:"):
 			extinf, _ = strconv.ParseFloat(strings.TrimSuffix(strings.SplitN(l[len("#EXTINF:"):], ",", 2)[0], ","), 64)
 		case l != "" && !strings.HasPrefix(l, "#"):
 			if extinf < 0 {
 				return nil, fmt.Errorf("segment %q without EXTINF", l)
 			}
-			p.segments = append(p.segments, hlsSegment{uri: l, dur: extinf, parts: pending})
-			pending, extinf = nil, -1
+			p.segments = append(p.segments, hlsSegment{uri: l, dur: extinf, parts: pending, gap: gap})
+			pending, extinf, gap = nil, -1, false
 		}
 	}
 	p.trailing = pending
@@ -118,7 +124,11 @@ func newHLSClient(ctx context.Context, s serverConf) (*hlsClient, error) {
 			for _, l := range strings.Split(string(b), "\n") {
 				l = strings.TrimSpace(l)
 				if l != "" && !strings.HasPrefix(l, "#") {
-					h.base = index.ResolveReference(&url.URL{Path: l})
+					ref, err := url.Parse(l)
+					if err != nil {
+						return nil, err
+					}
+					h.base = index.ResolveReference(ref) // keeps MediaMTX's ?session=
 					return h, nil
 				}
 			}
@@ -132,7 +142,9 @@ func newHLSClient(ctx context.Context, s serverConf) (*hlsClient, error) {
 
 func (h *hlsClient) playlist(query string) (*mediaPlaylist, error) {
 	u := *h.base
-	u.RawQuery = query
+	if query != "" {
+		u.RawQuery = strings.TrimPrefix(u.RawQuery+"&"+query, "&")
+	}
 	b, err := h.get(&u)
 	if err != nil {
 		return nil, err
@@ -142,7 +154,11 @@ func (h *hlsClient) playlist(query string) (*mediaPlaylist, error) {
 
 // fetchStamps reads a part or segment and returns the stamps of its frames in order, and when it finished reading.
 func (h *hlsClient) fetchStamps(uri string) ([]stamp, int64, error) {
-	b, err := h.get(h.base.ResolveReference(&url.URL{Path: uri}))
+	ref, err := url.Parse(uri)
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := h.get(h.base.ResolveReference(ref))
 	at := time.Now().UnixNano()
 	if err != nil {
 		return nil, at, err
@@ -225,13 +241,41 @@ func readLLHLS(ctx context.Context, s serverConf, col *collector) error {
 // when nothing new came), play in real time from the first segment's arrival, and stall when a segment is late.
 // A frame's latency is when the model displays it minus its stamp.
 func readHLS(ctx context.Context, s serverConf, col *collector) error {
+	// One life per run: a model restarted after an error would start a new timeline.
+	if col.started.Load() {
+		<-ctx.Done()
+		return nil
+	}
 	h, err := newHLSClient(ctx, s)
 	if err != nil {
 		return err
 	}
-	pl, err := h.playlist("")
-	if err != nil {
-		return err
+	// A viewer of a running stream finds the playlist full; the first viewer of a muxer finds it growing, and hls.js
+	// would then play from its start at the live edge and stall at every segment. The model is the steady-state
+	// viewer: it joins once the playlist holds 3 target durations and a segment more.
+	var pl *mediaPlaylist
+	for {
+		var err error
+		if pl, err = h.playlist(""); err != nil {
+			return err
+		}
+		total := 0.0
+		for _, sg := range pl.segments {
+			if !sg.gap {
+				total += sg.dur
+			}
+		}
+		if total >= 4*pl.targetDur {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Duration(pl.targetDur * float64(time.Second) / 2)):
+		}
+	}
+	if os.Getenv("LATPROBE_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "hls model joins: %+v\n", pl)
 	}
 	// The first segment that still has 3 target durations of media after its start.
 	start, rest := len(pl.segments)-1, 0.0
@@ -249,8 +293,12 @@ func readHLS(ctx context.Context, s serverConf, col *collector) error {
 			if next < pl.mediaSeq {
 				next = pl.mediaSeq // fell out of the window: jump ahead, as a player does
 			}
-			sts, at, err := h.fetchStamps(pl.segments[next-pl.mediaSeq].uri)
+			sg := pl.segments[next-pl.mediaSeq]
 			next++
+			if sg.gap {
+				continue
+			}
+			sts, at, err := h.fetchStamps(sg.uri)
 			got = true
 			if err != nil {
 				col.fail(err)
@@ -259,6 +307,7 @@ func readHLS(ctx context.Context, s serverConf, col *collector) error {
 			for i, st := range sts {
 				if playAt == 0 {
 					playAt, mediaAt = at, st.sentNs
+					col.started.Store(true)
 				}
 				due := playAt + (st.sentNs - mediaAt) + stallNs
 				if i == 0 && at > due {
@@ -282,10 +331,12 @@ func readHLS(ctx context.Context, s serverConf, col *collector) error {
 			return nil
 		case <-time.After(wait):
 		}
-		if pl, err = h.playlist(""); err != nil {
+		next2, err := h.playlist("")
+		if err != nil {
 			col.fail(err)
+			continue
 		}
-		_ = pl
+		pl = next2
 	}
 	return nil
 }

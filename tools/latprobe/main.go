@@ -7,16 +7,16 @@
 // stamped access unit goes over RTMP to every server of the run (one connection each). Readers on every server
 // recover the stamp of every frame they receive, and latency = receive wall clock - stamp (same machine, same clock):
 //
-//   rtsp     gortsplib over TCP; a frame counts when its last RTP packet arrives.
-//   webrtc   WHEP with pion (default interceptors: NACK, RTCP reports); a frame counts when its last RTP packet
-//            arrives. No jitter buffer and no decode: a browser adds those.
-//   llhls    a low-latency HLS client: blocking playlist reloads (_HLS_msn/_HLS_part) for the next part, and each
-//            part fetched as soon as a playlist announces it; a frame counts when its part has been read.
-//   hls      plain HLS as hls.js plays it with default settings and low-latency mode off (liveSyncDurationCount 3):
-//            it starts 3 target durations behind the live edge, fetches whole segments, reloads the playlist every
-//            target duration, and plays in real time from its first segment on, stalling (and so falling further
-//            behind) whenever the next segment has not arrived when it is due. A frame counts when the model
-//            displays it; the media clock is the stamp itself (frames are sent on a fixed clock).
+//	rtsp     gortsplib over TCP; a frame counts when its last RTP packet arrives.
+//	webrtc   WHEP with pion (default interceptors: NACK, RTCP reports); a frame counts when its last RTP packet
+//	         arrives. No jitter buffer and no decode: a browser adds those.
+//	llhls    a low-latency HLS client: blocking playlist reloads (_HLS_msn/_HLS_part) for the next part, and each
+//	         part fetched as soon as a playlist announces it; a frame counts when its part has been read.
+//	hls      plain HLS as hls.js plays it with default settings and low-latency mode off (liveSyncDurationCount 3):
+//	         it starts 3 target durations behind the live edge, fetches whole segments, reloads the playlist every
+//	         target duration, and plays in real time from its first segment on, stalling (and so falling further
+//	         behind) whenever the next segment has not arrived when it is due. A frame counts when the model
+//	         displays it; the media clock is the stamp itself (frames are sent on a fixed clock).
 //
 // Not measured: capture and encode (the stamp is taken after the encoder; with zerolatency that is about one
 // frame), and a player's decode, jitter buffer and render.
@@ -35,6 +35,7 @@ import (
 	"os/signal"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,19 +54,20 @@ type serverConf struct {
 }
 
 type config struct {
-	FFmpeg    string         `json:"ffmpeg"`
-	FPS       int            `json:"fps"`
-	GOP       int            `json:"gop"`
-	Size      string         `json:"size"`
-	Bitrate   string         `json:"bitrate"`
-	DurationS float64        `json:"duration_s"`
-	WarmupS   float64        `json:"warmup_s"`
-	Readers   []string       `json:"readers"`
-	Servers   []serverConf   `json:"servers"`
+	FFmpeg    string       `json:"ffmpeg"`
+	FPS       int          `json:"fps"`
+	GOP       int          `json:"gop"`
+	Size      string       `json:"size"`
+	Bitrate   string       `json:"bitrate"`
+	DurationS float64      `json:"duration_s"`
+	WarmupS   float64      `json:"warmup_s"`
+	Readers   []string     `json:"readers"`
+	Servers   []serverConf `json:"servers"`
 }
 
 // collector keeps the first arrival of every stamped frame for one reader on one server.
 type collector struct {
+	started atomic.Bool
 	mu      sync.Mutex
 	lat     map[uint32]float64 // seq -> ms
 	stalls  int
@@ -176,7 +178,19 @@ func main() {
 	from := uint32(cfg.WarmupS * float64(cfg.FPS))
 	to := from + uint32(cfg.DurationS*float64(cfg.FPS))
 	// Until the last measured frame is sent, plus time for the slowest reader (plain HLS) to get it.
-	wait := time.Until(pub.start.Add(time.Duration(to) * frameDur)) + 12*time.Second
+	// Joining takes a while (the RTMP publish is announced once MediaMTX has seen its tracks): errors until the
+	// window opens are part of joining, not of the measurement.
+	go func() {
+		time.Sleep(time.Until(pub.start.Add(time.Duration(from) * frameDur)))
+		for _, byReader := range cols {
+			for _, c := range byReader {
+				c.mu.Lock()
+				c.errors = nil
+				c.mu.Unlock()
+			}
+		}
+	}()
+	wait := time.Until(pub.start.Add(time.Duration(to)*frameDur)) + 12*time.Second
 	select {
 	case <-ctx.Done():
 	case <-time.After(wait):
@@ -198,7 +212,21 @@ func main() {
 	_ = enc.Encode(out)
 }
 
+// runReader keeps a reader connected: it retries (the stream takes a moment to come on air, and a reader that
+// drops should come back as a player would). Errors before the measured window are forgotten (see main).
 func runReader(ctx context.Context, kind string, s serverConf, c *collector) {
+	for ctx.Err() == nil {
+		if err := readOnce(ctx, kind, s, c); err != nil && ctx.Err() == nil {
+			c.fail(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+func readOnce(ctx context.Context, kind string, s serverConf, c *collector) error {
 	var err error
 	switch kind {
 	case "rtsp":
@@ -212,9 +240,7 @@ func runReader(ctx context.Context, kind string, s serverConf, c *collector) {
 	default:
 		err = fmt.Errorf("unknown reader %q", kind)
 	}
-	if err != nil && ctx.Err() == nil {
-		c.fail(err)
-	}
+	return err
 }
 
 func fatal(err error) {
