@@ -267,6 +267,8 @@ interface Reader {
   max_ms: number;
   stalls?: number;
   stall_ms?: number;
+  part_hold_back_ms?: number;
+  frames_later_than_hold_back?: number;
   errors?: string[];
 }
 interface Probe {
@@ -342,7 +344,8 @@ const result = {
 writeFileSync(values.out, `${JSON.stringify(result, null, 2)}\n`);
 const row = (r: string, x: Reader) =>
   `${r.padEnd(8)} p50 ${String(x.p50_ms).padStart(7)}  p95 ${String(x.p95_ms).padStart(7)}  p99 ${String(x.p99_ms).padStart(7)} ms` +
-  `  (${x.frames}/${x.expected} frames${x.stalls !== undefined ? `, ${x.stalls} stalls` : ''})`;
+  `  (${x.frames}/${x.expected} frames${x.stalls !== undefined ? `, ${x.stalls} stalls` : ''}` +
+  `${x.part_hold_back_ms ? `, PART-HOLD-BACK ${x.part_hold_back_ms} ms, ${x.frames_later_than_hold_back} later` : ''})`;
 for (const r of READERS) {
   console.log(`sidecar  ${row(r, probe.servers.sidecar[r]!)}`);
   console.log(`internal ${row(r, probe.servers.internal[r]!)}`);

@@ -30,8 +30,10 @@ type hlsSegment struct {
 
 type mediaPlaylist struct {
 	targetDur float64
-	mediaSeq  int
-	segments  []hlsSegment
+	// EXT-X-SERVER-CONTROL PART-HOLD-BACK: how far behind the newest part a low-latency player stays.
+	partHoldBack float64
+	mediaSeq     int
+	segments     []hlsSegment
 	// The parts of the segment still being written (after the last complete one).
 	trailing []hlsPart
 }
@@ -59,6 +61,8 @@ func parseMedia(text string) (*mediaPlaylist, error) {
 		switch {
 		case strings.HasPrefix(l, "#EXT-X-TARGETDURATION:"):
 			p.targetDur, _ = strconv.ParseFloat(l[len("#EXT-X-TARGETDURATION:"):], 64)
+		case strings.HasPrefix(l, "#EXT-X-SERVER-CONTROL:"):
+			p.partHoldBack, _ = strconv.ParseFloat(attr(l, "PART-HOLD-BACK"), 64)
 		case strings.HasPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"):
 			p.mediaSeq, _ = strconv.Atoi(l[len("#EXT-X-MEDIA-SEQUENCE:"):])
 		case strings.HasPrefix(l, "#EXT-X-PART:"):
@@ -222,6 +226,9 @@ func readLLHLS(ctx context.Context, s serverConf, col *collector) error {
 			}
 		}
 		pl = next
+		col.mu.Lock()
+		col.holdBackMs = pl.partHoldBack * 1000
+		col.mu.Unlock()
 		for _, uri := range mark(pl) {
 			sts, at, err := h.fetchStamps(uri)
 			if err != nil {

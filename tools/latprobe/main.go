@@ -72,7 +72,9 @@ type collector struct {
 	lat     map[uint32]float64 // seq -> ms
 	stalls  int
 	stallMs float64
-	errors  []string
+	// LL-HLS: the playlist's PART-HOLD-BACK, in ms.
+	holdBackMs float64
+	errors     []string
 }
 
 func newCollector() *collector { return &collector{lat: map[uint32]float64{}} }
@@ -94,16 +96,20 @@ func (c *collector) fail(err error) {
 }
 
 type readerResult struct {
-	Frames   int      `json:"frames"`
-	Expected int      `json:"expected"`
-	P50      float64  `json:"p50_ms"`
-	P95      float64  `json:"p95_ms"`
-	P99      float64  `json:"p99_ms"`
-	Min      float64  `json:"min_ms"`
-	Max      float64  `json:"max_ms"`
-	Stalls   *int     `json:"stalls,omitempty"`
-	StallMs  *float64 `json:"stall_ms,omitempty"`
-	Errors   []string `json:"errors,omitempty"`
+	Frames   int     `json:"frames"`
+	Expected int     `json:"expected"`
+	P50      float64 `json:"p50_ms"`
+	P95      float64 `json:"p95_ms"`
+	P99      float64 `json:"p99_ms"`
+	Min      float64 `json:"min_ms"`
+	Max      float64 `json:"max_ms"`
+	Stalls   *int    `json:"stalls,omitempty"`
+	// LL-HLS: PART-HOLD-BACK, and how many frames arrived later than that after their stamp (each would have
+	// stalled a player that holds exactly PART-HOLD-BACK behind the stamp clock).
+	PartHoldBackMs *float64 `json:"part_hold_back_ms,omitempty"`
+	LaterThanHold  *int     `json:"frames_later_than_hold_back,omitempty"`
+	StallMs        *float64 `json:"stall_ms,omitempty"`
+	Errors         []string `json:"errors,omitempty"`
 }
 
 func quantile(sorted []float64, q float64) float64 {
@@ -134,6 +140,15 @@ func (c *collector) result(from, to uint32, playback bool) readerResult {
 	if len(xs) > 0 {
 		r.P50, r.P95, r.P99 = round1(quantile(xs, 0.5)), round1(quantile(xs, 0.95)), round1(quantile(xs, 0.99))
 		r.Min, r.Max = round1(xs[0]), round1(xs[len(xs)-1])
+	}
+	if c.holdBackMs > 0 {
+		hb, late := round1(c.holdBackMs), 0
+		for _, x := range xs {
+			if x > c.holdBackMs {
+				late++
+			}
+		}
+		r.PartHoldBackMs, r.LaterThanHold = &hb, &late
 	}
 	if playback {
 		st, ms := c.stalls, round1(c.stallMs)
