@@ -123,7 +123,7 @@ func quantile(sorted []float64, q float64) float64 {
 	return sorted[i]
 }
 
-func round1(x float64) float64 { return math.Round(x*10) / 10 }
+func round1(x float64) float64 { return math.Round(x*100) / 100 } // 10 µs: WebRTC and RTSP medians are near 1 ms
 
 // result summarizes the frames whose seq lies in [from, to): the measured window.
 func (c *collector) result(from, to uint32, playback bool) readerResult {
