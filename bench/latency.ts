@@ -336,7 +336,7 @@ const result = {
   gop_frames: probe.gop,
   seconds: Number(values.seconds),
   frames_sent: probe.frames_sent,
-  rendered_hls_webrtc_keys: hlsKeys,
+  rendered_hls_keys: hlsKeys,
   overrides: OVERRIDES,
   sidecar_decisions: decisions,
   readers,
