@@ -2,7 +2,7 @@
 # Builds the local control plane (and MediaMTX) from Go modules into a version-keyed cache
 # outside the repo, building only what is missing.
 #
-#   tools/build.sh [--paths] [family ...]     families: kube etcd kwok helm mediamtx authload
+#   tools/build.sh [--paths] [family ...]     families: kube etcd kwok helm mediamtx authload latprobe
 #                                             node containerd runc cni pause coredns (the real-node tier)
 #                                             prometheus helm-docs chart-testing (chart and monitoring tests)
 #                                             (default: all)
@@ -21,12 +21,12 @@ families=()
 for a in "$@"; do
   case $a in
     --paths) paths_only=1 ;;
-    kube|etcd|kwok|helm|mediamtx|authload|node|containerd|runc|cni|pause|coredns|prometheus|helm-docs|chart-testing)
+    kube|etcd|kwok|helm|mediamtx|authload|latprobe|node|containerd|runc|cni|pause|coredns|prometheus|helm-docs|chart-testing)
       families+=("$a") ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
-[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx authload node containerd runc cni pause coredns
+[ ${#families[@]} -gt 0 ] || families=(kube etcd kwok helm mediamtx authload latprobe node containerd runc cni pause coredns
   prometheus helm-docs chart-testing)
 
 gover=$(go env GOVERSION)
@@ -57,6 +57,7 @@ version_of() {
     helm) modversion helm helm.sh/helm/v3 ;;
     mediamtx) modversion mediamtx github.com/bluenviron/mediamtx ;;
     authload) echo v1 ;; # ours: the key (a hash of its source) tells builds apart
+    latprobe) echo v1 ;; # ours, likewise
     prometheus) modversion prometheus github.com/prometheus/prometheus ;;
     helm-docs) modversion helm-docs github.com/norwoodj/helm-docs ;;
     chart-testing) modversion chart-testing github.com/helm/chart-testing/v3 ;;
@@ -152,6 +153,9 @@ build_mediamtx() {
 }
 build_authload() { # the auth benchmark's load client: stdlib only, seconds to build
   (cd "$here/authload" && go build -trimpath -ldflags "-s -w" -o "$1/authload" .)
+}
+build_latprobe() { # the latency benchmark's publisher and readers (RTMP, RTSP, WHEP, HLS): MediaMTX's own libraries
+  (cd "$here/latprobe" && go build -trimpath -ldflags "-s -w" -o "$1/latprobe" .)
 }
 build_prometheus() { # promtool (rule unit tests) and the server (scrape + relabel + alerts test); module v0.3xx.y is Prometheus 3.xx.y
   local v; v=$(version_of prometheus)

@@ -85,6 +85,18 @@ export function mediamtxConfig(spec: ResolvedSpec, edge: EdgeConfig = {}): Recor
     hlsAddress: ':8888',
     hlsAllowOrigins: spec.playback.allowedOrigins,
     hlsVariant: 'lowLatency',
+    // Latency as a viewer feels it, measured per frame by `npm run bench:latency` (bench/README.md). A low-latency
+    // player holds PART-HOLD-BACK (2.5 part targets) behind the newest part, so the part length sets its delay:
+    // at 30 fps, 100 ms asks for parts of 4 frames (134 ms, a hold-back of 335 ms) where the 200 ms default gave
+    // 6 frames (200 ms, 500 ms), and every frame still arrived within the hold-back in the benchmark.
+    // The price is request rate (a blocking playlist reload and a part per part, per viewer), not auth: MediaMTX
+    // asks the sidecar once per HLS session, not per request. Segments stay at MediaMTX's 1 s floor (cut at
+    // keyframes: with the 1 s GOP docs/streamers.md asks for, plain-HLS players sit 3 s behind), and 7 of them,
+    // the fewest MediaMTX accepts for Low-Latency HLS. Stated, not defaulted, so an upstream default change
+    // cannot move them.
+    hlsPartDuration: '100ms',
+    hlsSegmentDuration: '1s',
+    hlsSegmentCount: 7,
     webrtc: on.has('webrtc'),
     webrtcAddress: ':8889',
     webrtcAllowOrigins: spec.playback.allowedOrigins,
