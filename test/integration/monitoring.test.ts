@@ -13,7 +13,11 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { CHART, helm } from '../../dev/chart.ts';
 import { freePort } from '../../dev/cluster.ts';
 import { REPO_ROOT, toolPath } from '../../dev/tools.ts';
-import { waitUntil } from '../support/kube.ts';
+import type { LiveStream } from '../../src/api/livestream.ts';
+import { CONDITION_METRIC } from '../../src/controller/condition-metrics.ts';
+import { createStream, inProcessController, streamPath, waitPhase } from '../support/controller.ts';
+import { installCrd } from '../support/crd.ts';
+import { clients, freshNamespace, waitUntil } from '../support/kube.ts';
 
 type Obj = Record<string, any>;
 const render = (...set: string[]): Obj[] =>
@@ -260,4 +264,44 @@ describe('a real Prometheus scraping through the PodMonitor and evaluating the r
     );
     expect(alerts.map((a) => `${a.labels.stream}:${a.state}`)).toEqual(['dropped:firing']);
   }, 60_000);
+});
+
+describe('vstream_livestream_condition, from a real controller against the real API server', () => {
+  const c = clients();
+  let ctl: Awaited<ReturnType<typeof inProcessController>> | undefined;
+  afterAll(async () => {
+    await ctl?.shutdown();
+  });
+
+  it('exports each condition in status (1 on its status, 0 on the others) and drops them with the stream', async () => {
+    await installCrd(c.kube);
+    const ns = await freshNamespace(c.core, 'cond');
+    ctl = await inProcessController();
+    await createStream(c.kube, ns, 'gauge');
+    const ls = await waitPhase(c.kube, ns, 'gauge', 'Ready');
+    const scrape = async () => (await fetch(`${ctl!.opsAddr}/metrics`)).text();
+    const ours = (text: string) =>
+      text.split('\n').filter((l) => l.startsWith(`${CONDITION_METRIC}{namespace="${ns}"`));
+    // The gauge reads the cache, which may be a write behind the GET above: wait for the Ready condition to show.
+    await waitUntil(
+      'Ready=True exported',
+      async () =>
+        ours(await scrape()).includes(
+          `${CONDITION_METRIC}{namespace="${ns}",name="gauge",type="Ready",status="True"} 1`,
+        ),
+      15_000,
+    );
+    const now = (await c.kube.get<LiveStream>(streamPath(ns, 'gauge'))).status!.conditions!;
+    expect(now.length).toBeGreaterThanOrEqual(ls.status!.conditions!.length);
+    const lines = ours(await scrape());
+    expect(lines).toHaveLength(3 * now.length);
+    for (const cond of now)
+      for (const status of ['True', 'False', 'Unknown'])
+        expect(lines).toContain(
+          `${CONDITION_METRIC}{namespace="${ns}",name="gauge",type="${cond.type}",status="${status}"} ${cond.status === status ? 1 : 0}`,
+        );
+
+    await c.kube.delete(streamPath(ns, 'gauge'));
+    await waitUntil('series gone', async () => ours(await scrape()).length === 0, 15_000);
+  });
 });
