@@ -11,6 +11,8 @@ import { Kube, type KubeObject } from '../kube/rest.ts';
 import { createLogger } from '../log/logger.ts';
 import { MANAGED_BY, STREAM_LABEL } from '../render/names.ts';
 import { leanChild } from './children.ts';
+import { registerConditionMetrics } from './condition-metrics.ts';
+import { startCrdVersionCheck } from './crd-version.ts';
 import { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
 import { LeaderElector } from './leader.ts';
@@ -44,6 +46,8 @@ export interface ControllerOptions {
   imagePullSecrets?: string[];
   /** MediaMTX image for streams that do not name one (default: the pinned release). */
   mediamtxImage?: string;
+  /** How often the installed CRD's release is compared with ours (default 10 minutes). */
+  crdCheckMs?: number;
 }
 
 const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
@@ -158,6 +162,7 @@ export async function runController(opts: ControllerOptions) {
   });
   const informers = [...(Object.values(caches) as unknown as Informer[]), tlsSecrets as unknown as Informer];
   recordingsClaimInfo(registry, () => caches.pvcs.list());
+  registerConditionMetrics(registry, () => caches.streams.list() as LiveStream[]);
 
   const queue = new WorkQueue({
     name: 'livestream',
@@ -311,6 +316,7 @@ export async function runController(opts: ControllerOptions) {
     'controller starting',
   );
 
+  const crdCheck = startCrdVersionCheck(kube, log, registry, { instance: identity, intervalMs: opts.crdCheckMs });
   await Promise.all(informers.map((x) => x.waitForSync()));
   log.info('caches synced');
   if (opts.leaderElect) {
@@ -328,6 +334,7 @@ export async function runController(opts: ControllerOptions) {
     await Promise.all([queue.shutdown(), liveQueue.shutdown()]);
     await elector?.release();
     for (const x of informers) x.stop();
+    crdCheck.stop();
     clearInterval(phaseTimer);
     await new Promise((r) => ops.close(r));
     log.info('stopped');

@@ -415,6 +415,7 @@ describe('the chart on a cluster', () => {
       ['get', 'coordination.k8s.io', 'leases', NS, 'vstream-controller'],
       ['update', 'coordination.k8s.io', 'leases', NS, 'vstream-controller'],
       ['create', 'coordination.k8s.io', 'leases', NS],
+      ['get', 'apiextensions.k8s.io', 'customresourcedefinitions', '', 'livestreams.vstream.io'],
     ];
     const forbidden: [string, string, string, string?, string?][] = [
       ['delete', '', 'secrets'],
@@ -428,6 +429,8 @@ describe('the chart on a cluster', () => {
       ['create', 'rbac.authorization.k8s.io', 'clusterroles'],
       ['update', 'coordination.k8s.io', 'leases', NS, 'some-other-lease'],
       ['get', 'coordination.k8s.io', 'leases', 'events', 'vstream-controller'],
+      ['get', 'apiextensions.k8s.io', 'customresourcedefinitions', '', 'other.example.com'],
+      ['list', 'apiextensions.k8s.io', 'customresourcedefinitions', ''],
     ];
     const wrong: string[] = [];
     for (const [verb, group, res, ns, name, sub] of needed)

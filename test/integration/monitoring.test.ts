@@ -2,38 +2,31 @@
 // test/prometheus/rules-test.yaml (`promtool test rules`), and a real Prometheus server scrapes stand-in MediaMTX
 // exporters on 127.0.0.1 through the PodMonitor's relabelling (as the Prometheus Operator would configure it) and
 // evaluates the rendered rules: per-connection identity is never stored, a dropped stream alerts, an ended one not.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
-import { CHART, helm } from '../../dev/chart.ts';
-import { freePort } from '../../dev/cluster.ts';
+import { stringify } from 'yaml';
+import { CHART } from '../../dev/chart.ts';
 import { REPO_ROOT, toolPath } from '../../dev/tools.ts';
-import { waitUntil } from '../support/kube.ts';
+import type { LiveStream } from '../../src/api/livestream.ts';
+import { CONDITION_METRIC } from '../../src/controller/condition-metrics.ts';
+import { createStream, inProcessController, streamPath, waitPhase } from '../support/controller.ts';
+import { installCrd } from '../support/crd.ts';
+import { clients, freshNamespace, waitUntil } from '../support/kube.ts';
+import {
+  type Obj,
+  type Prometheus,
+  podMonitorJob,
+  renderChart,
+  ruleFile,
+  startPrometheus,
+} from '../support/prometheus.ts';
 
-type Obj = Record<string, any>;
-const render = (...set: string[]): Obj[] =>
-  parseAllDocuments(
-    helm([
-      'template',
-      'vstream',
-      CHART,
-      '--namespace',
-      'vstream-system',
-      '--api-versions',
-      'monitoring.coreos.com/v1',
-      ...set.flatMap((s) => ['--set', s]),
-    ]),
-  )
-    .map((d) => d.toJS() as Obj | null)
-    .filter((o): o is Obj => Boolean(o?.kind));
-
-/** The rule groups of the rendered PrometheusRule, as a Prometheus rule file. */
-const ruleFile = (docs: Obj[]) => stringify({ groups: docs.find((d) => d.kind === 'PrometheusRule')!.spec.groups });
+const render = renderChart;
 
 describe('the PrometheusRule, with promtool', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vstream-rules-'));
@@ -106,15 +99,6 @@ function fakeMediaMTX(path: string) {
   return { state, server };
 }
 
-/** A Prometheus Operator RelabelConfig -> a Prometheus relabel_config (camelCase -> snake_case, as the operator does). */
-const relabel = (r: Obj) =>
-  Object.fromEntries(
-    Object.entries(r).map(([k, v]) => [
-      k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
-      k === 'action' ? String(v).toLowerCase() : v,
-    ]),
-  );
-
 describe('the Grafana dashboard, with promtool', () => {
   it("has only queries Prometheus's parser accepts (Grafana's variables filled in)", () => {
     const dash = JSON.parse(readFileSync(join(CHART, 'dashboards/vstream.json'), 'utf8')) as {
@@ -141,15 +125,8 @@ describe('the Grafana dashboard, with promtool', () => {
 describe('a real Prometheus scraping through the PodMonitor and evaluating the rules', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vstream-prometheus-'));
   const streams = { dropped: fakeMediaMTX('live/dropped'), ended: fakeMediaMTX('live/ended') };
-  let prom: ChildProcess | undefined;
-  let api = '';
-  let log = '';
-  const q = async <T = Obj[]>(path: string): Promise<T> => {
-    const r = (await (await fetch(`${api}${path}`)).json()) as { status: string; data: T };
-    if (r.status !== 'success') throw new Error(JSON.stringify(r));
-    return r.data;
-  };
-
+  let prom: Prometheus | undefined;
+  const q = <T = Obj[]>(path: string): Promise<T> => prom!.q<T>(path);
   beforeAll(async () => {
     // Test timing: stream pods scraped every 1s, a 5s grace period.
     const docs = render(
@@ -175,39 +152,14 @@ describe('a real Prometheus scraping through the PodMonitor and evaluating the r
       stringify({
         global: { scrape_interval: '1s', evaluation_interval: '1s' },
         rule_files: ['rules.yaml'],
-        scrape_configs: [
-          {
-            job_name: 'podMonitor/vstream-system/vstream-streams/0',
-            scrape_interval: endpoint.interval,
-            scrape_timeout: endpoint.scrapeTimeout,
-            metrics_path: endpoint.path,
-            ...(endpoint.params ? { params: endpoint.params } : {}),
-            static_configs: targets,
-            relabel_configs: endpoint.relabelings.map(relabel),
-            metric_relabel_configs: endpoint.metricRelabelings.map(relabel),
-          },
-        ],
+        scrape_configs: [podMonitorJob(endpoint, 'podMonitor/vstream-system/vstream-streams/0', { static: targets })],
       }),
     );
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    prom = spawn(
-      toolPath('prometheus'),
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prom.stderr?.on('data', (d) => {
-      log += d;
-    });
-    await waitUntil('prometheus ready', async () => (await fetch(`${api}/-/ready`)).ok, 30_000);
+    prom = await startPrometheus(dir);
   });
 
   afterAll(async () => {
-    prom?.kill('SIGTERM');
+    await prom?.stop();
     for (const s of Object.values(streams)) s.server.close();
   });
 
@@ -234,7 +186,7 @@ describe('a real Prometheus scraping through the PodMonitor and evaluating the r
     }
     const paths = series.filter((s) => s.__name__ === 'paths').map((s) => `${s.stream_namespace}/${s.stream}`);
     expect(paths.sort()).toEqual(['events/dropped', 'events/ended']);
-    expect(log).not.toMatch(/level=error/);
+    expect(prom!.log()).not.toMatch(/level=error/);
   });
 
   it('fires VStreamStreamDropped for the stream that dropped, never for the one that ended', async () => {
@@ -260,4 +212,44 @@ describe('a real Prometheus scraping through the PodMonitor and evaluating the r
     );
     expect(alerts.map((a) => `${a.labels.stream}:${a.state}`)).toEqual(['dropped:firing']);
   }, 60_000);
+});
+
+describe('vstream_livestream_condition, from a real controller against the real API server', () => {
+  const c = clients();
+  let ctl: Awaited<ReturnType<typeof inProcessController>> | undefined;
+  afterAll(async () => {
+    await ctl?.shutdown();
+  });
+
+  it('exports each condition in status (1 on its status, 0 on the others) and drops them with the stream', async () => {
+    await installCrd(c.kube);
+    const ns = await freshNamespace(c.core, 'cond');
+    ctl = await inProcessController();
+    await createStream(c.kube, ns, 'gauge');
+    const ls = await waitPhase(c.kube, ns, 'gauge', 'Ready');
+    const scrape = async () => (await fetch(`${ctl!.opsAddr}/metrics`)).text();
+    const ours = (text: string) =>
+      text.split('\n').filter((l) => l.startsWith(`${CONDITION_METRIC}{namespace="${ns}"`));
+    // The gauge reads the cache, which may be a write behind the GET above: wait for the Ready condition to show.
+    await waitUntil(
+      'Ready=True exported',
+      async () =>
+        ours(await scrape()).includes(
+          `${CONDITION_METRIC}{namespace="${ns}",name="gauge",type="Ready",status="True"} 1`,
+        ),
+      15_000,
+    );
+    const now = (await c.kube.get<LiveStream>(streamPath(ns, 'gauge'))).status!.conditions!;
+    expect(now.length).toBeGreaterThanOrEqual(ls.status!.conditions!.length);
+    const lines = ours(await scrape());
+    expect(lines).toHaveLength(3 * now.length);
+    for (const cond of now)
+      for (const status of ['True', 'False', 'Unknown'])
+        expect(lines).toContain(
+          `${CONDITION_METRIC}{namespace="${ns}",name="gauge",type="${cond.type}",status="${status}"} ${cond.status === status ? 1 : 0}`,
+        );
+
+    await c.kube.delete(streamPath(ns, 'gauge'));
+    await waitUntil('series gone', async () => ours(await scrape()).length === 0, 15_000);
+  });
 });

@@ -37,6 +37,7 @@ const KNOWN = new Set([
   'vstream_auth_decisions_total',
   'vstream_auth_decision_seconds_bucket',
   'vstream_livestreams',
+  'vstream_livestream_condition',
   'controller_runtime_reconcile_total',
   'controller_runtime_reconcile_time_seconds_bucket',
   'workqueue_depth',
