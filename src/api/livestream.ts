@@ -198,6 +198,14 @@ const Recording = withRules(
           'How long recordings are kept before they are deleted; 0s keeps them forever. At least segmentDuration.',
         default: '24h',
       }),
+      maxSize: Type.Unsafe<string | number>({
+        description:
+          'Cap on the space recordings take: a quantity of bytes (8Gi, 500Mi) or a percentage of the volume (80%). When exceeded the oldest complete segments are deleted, never the one being written. When absent only retention deletes; a volume that fills up pauses recording (the live stream goes on) until space returns.',
+        'x-kubernetes-int-or-string': true,
+        anyOf: [{ type: 'integer' }, { type: 'string' }],
+        pattern: '^(([0-9]{1,2}(\\.[0-9]+)?|100)%|\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[kMGTPE])?)$',
+        maxLength: 32,
+      }),
       storage: Storage,
       reclaimPolicy: StringEnum(['Retain', 'Delete'], {
         description:
@@ -420,8 +428,24 @@ export const LiveStreamStatus = Struct(
       { description: 'Where viewers play the stream.' },
     ),
     recording: Struct(
-      { claimName: Type.String({ description: 'PersistentVolumeClaim holding recordings.' }) },
-      { description: 'Where recordings are written.' },
+      {
+        claimName: Type.String({ description: 'PersistentVolumeClaim holding recordings.' }),
+        playbackURL: Type.String({
+          description:
+            'Base URL of the recordings playback server: GET <playbackURL>/list?path=<path> lists the recorded time ranges, /get?path=<path>&start=<RFC 3339>&duration=<seconds> serves one as MP4. Viewer JWTs apply as for live playback (`vstream recordings url` prints one).',
+        }),
+        oldest: Type.String({ description: 'Start of the oldest recording kept.', format: 'date-time' }),
+        newest: Type.String({ description: 'End of the newest recording.', format: 'date-time' }),
+        usedBytes: Type.Integer({ description: 'Bytes of recordings on the volume (updated at most once a minute).' }),
+        freeBytes: Type.Integer({
+          description: 'Free bytes on the recordings volume (updated at most once a minute).',
+        }),
+        paused: Type.Boolean({
+          description:
+            'Recording is paused because the volume is full and nothing may be deleted (see condition RecordingHealthy).',
+        }),
+      },
+      { description: 'Where recordings are written, what is kept and how to play it back.' },
     ),
   },
   { description: 'Observed state of the stream.' },
