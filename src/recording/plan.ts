@@ -75,7 +75,11 @@ export const SEGMENT_FILE = /\.(mp4|ts)$/;
 /** Directories never removed (ext4 puts lost+found at the root of a fresh volume). */
 const KEEP_DIRS = new Set(['lost+found']);
 
-export const DEFAULT_BUSY_MS = 10_000;
+/**
+ * MediaMTX closes a segment before it opens the next, so only the newest is ever written to; this window only
+ * covers a listing that raced a segment switch.
+ */
+export const DEFAULT_BUSY_MS = 2_000;
 
 export function capBytes(policy: RetentionPolicy, totalBytes: number): number | undefined {
   const caps = [

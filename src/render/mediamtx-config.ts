@@ -238,7 +238,8 @@ function recordingConfig(spec: ResolvedSpec): NonNullable<AuthConfig['recording'
   const rec = spec.recording;
   const max = rec.maxSize === undefined ? undefined : String(rec.maxSize);
   return {
-    dir: RECORDINGS_DIR,
+    // With the trailing slash, like every other mount path in the files the pod reads (dev/pod-runner.ts relies on it).
+    dir: `${RECORDINGS_DIR}/`,
     retentionSeconds: durationSeconds(rec.retention),
     ...(max?.endsWith('%') ? { maxPercent: Number(max.slice(0, -1)) } : {}),
     ...(max !== undefined && !max.endsWith('%') ? { maxBytes: quantityBytes(max) ?? 0 } : {}),
