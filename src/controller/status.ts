@@ -4,6 +4,7 @@ import type { Condition, LiveStream, LiveStreamStatus, Phase, ResolvedSpec } fro
 import type { KubeObject } from '../kube/rest.ts';
 import { type ObservedService, type Reach, reach } from '../render/endpoints.ts';
 import { names } from '../render/names.ts';
+import { RECORDING_PAUSED_MESSAGE, type RecordingFigures } from './recording-status.ts';
 
 export interface Problem {
   reason: string;
@@ -32,6 +33,8 @@ export interface Observed {
   certificateValidTo?: string;
   /** From MediaMTX's control API; undefined when it could not be asked. */
   probe?: { online: boolean; readers: number; reconnectingSince?: string };
+  /** From the sidecar's GET /recording (published rarely: ./recording-status.ts); undefined until first asked. */
+  recording?: RecordingFigures;
 }
 
 /** Where the stream is reached from, for a status: the same answer the renderer used for WebRTC's candidates. */
@@ -189,6 +192,7 @@ export function desiredStatus(
         },
     tokenCondition(o),
     ...(where ? [endpointsCondition(o, where)] : []),
+    ...(o.spec.recording?.enabled && o.recording ? [recordingCondition(o.recording)] : []),
   ];
   return {
     observedGeneration: ls.metadata.generation ?? 0,
@@ -198,8 +202,29 @@ export function desiredStatus(
     live,
     viewers: live ? (o.probe?.readers ?? 0) : 0,
     ...(where ? endpoints(o, where) : {}),
-    ...(o.spec.recording?.enabled ? { recording: { claimName: names(ls.metadata.name).recordings } } : {}),
+    ...(o.spec.recording?.enabled
+      ? {
+          recording: {
+            claimName: names(ls.metadata.name).recordings,
+            ...(where?.urlHost
+              ? { playbackURL: `${o.spec.tls ? 'https' : 'http'}://${where.urlHost}:${where.ports.playback}` }
+              : {}),
+            ...(o.recording ?? {}),
+          },
+        }
+      : {}),
   };
+}
+
+function recordingCondition(r: RecordingFigures): Cond {
+  return r.paused
+    ? { type: T.RecordingHealthy, status: 'False', reason: R.VolumeFull, message: RECORDING_PAUSED_MESSAGE }
+    : {
+        type: T.RecordingHealthy,
+        status: 'True',
+        reason: R.Recording,
+        message: 'Recordings are written; retention keeps the volume from filling.',
+      };
 }
 
 function tokenCondition(o: Observed): Cond {
