@@ -155,6 +155,8 @@ describe.skipIf(!local)('recordings (local pod runner)', () => {
     expect(
       (await httpGet(`${base}/list?path=live/rec`, { authorization: `Bearer ${await sign('live/x')}` })).status,
     ).toBe(401);
+    // ?jwt= as `kubectl vstream recordings url` prints it, for players that cannot send headers.
+    expect((await httpGet(`${base}/list?path=live/rec&jwt=${await sign('live/rec')}`)).status).toBe(200);
     // 6 s from 2 s after the start: a range across segment boundaries.
     const start = new Date(Date.parse(ranges[0]!.start) + 2000).toISOString();
     const t0 = performance.now();
@@ -201,6 +203,40 @@ describe.skipIf(!local)('recordings (local pod runner)', () => {
     expect(ls.status?.recording?.playbackURL).toBe(`http://rec.${ns}.svc:9996`);
     expect(ls.status?.conditions?.find((x) => x.type === 'RecordingHealthy')).toMatchObject({ status: 'True' });
     await pub.stop();
+  });
+
+  it('serves the first byte of a 1-hour range quickly (900 segments of 4 s)', async () => {
+    // An hour of recordings without waiting an hour: one complete recorded segment, copied under the names of 900
+    // consecutive 4 s segments a day earlier (MediaMTX reads a segment's start from its name).
+    const dir = join(runner.pvcDir(ns, 'rec-recordings'), 'live/rec');
+    const files = [...segments(dir).keys()].sort();
+    const sample = files[1]!;
+    const e = runner.endpoints(ns, 'rec')!;
+    const base = `http://127.0.0.1:${e.ports.playback}`;
+    const auth = { authorization: `Bearer ${await sign('live/rec')}` };
+    const segSeconds = 4;
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const name = (ms: number) =>
+      `${new Date(ms).toISOString().slice(0, 19).replace('T', '_').replace(/:/g, '-')}-000000.mp4`;
+    const { copyFileSync } = await import('node:fs');
+    for (let i = 0; i < 900; i++) copyFileSync(join(dir, sample), join(dir, name(t0 + i * segSeconds * 1000)));
+    const t = performance.now();
+    const res = await request(`${base}/get?path=live/rec&start=2026-01-01T00:00:00Z&duration=3600&format=fmp4`, {
+      headers: auth,
+    });
+    let ttfb = 0;
+    let bytes = 0;
+    for await (const chunk of res.body) {
+      if (!ttfb) ttfb = performance.now() - t;
+      bytes += (chunk as Buffer).length;
+    }
+    const total = performance.now() - t;
+    log(
+      `playback /get of a 1-hour range (900 segments): status ${res.statusCode}, TTFB ${ttfb.toFixed(1)} ms, ${bytes} bytes in ${total.toFixed(0)} ms`,
+    );
+    expect(res.statusCode).toBe(200);
+    expect(ttfb).toBeLessThan(2_000);
+    for (let i = 0; i < 900; i++) unlinkSync(join(dir, name(t0 + i * segSeconds * 1000)));
   });
 
   it('keeps recordings under spec.recording.maxSize while a publisher writes continuously', async () => {
