@@ -34,6 +34,8 @@ export const Reason = {
   ApplyFailed: 'ApplyFailed',
   /** An object with a child's name exists and is not controlled by this LiveStream: nothing is touched. */
   NameConflict: 'NameConflict',
+  /** spec.recording.storage.size grew and the claim cannot: its StorageClass does not allow expansion. */
+  VolumeExpansionUnsupported: 'VolumeExpansionUnsupported',
   // Ready
   Available: 'Available',
   NotReconciled: 'NotReconciled',

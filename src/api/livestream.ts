@@ -160,7 +160,11 @@ const Playback = withRules(
 const Storage = withRules(
   Struct(
     {
-      size: Quantity({ description: 'Requested size of the recordings volume.', default: '10Gi' }),
+      size: Quantity({
+        description:
+          'Requested size of the recordings volume. May grow (the claim is expanded where its StorageClass has allowVolumeExpansion; condition Reconciled says when it has not), never shrink.',
+        default: '10Gi',
+      }),
       storageClassName: Type.String({
         description: 'StorageClass of the recordings volume; the cluster default when absent. Immutable once set.',
         maxLength: 253,
@@ -177,6 +181,12 @@ const Storage = withRules(
       rule: '!has(oldSelf.storageClassName) || (has(self.storageClassName) && self.storageClassName == oldSelf.storageClassName)',
       message: 'spec.recording.storage.storageClassName is immutable once set',
       fieldPath: '.storageClassName',
+    },
+    {
+      // A PersistentVolumeClaim can grow (where its StorageClass allows expansion) but never shrink.
+      rule: '!has(self.size) || !has(oldSelf.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0',
+      message: 'spec.recording.storage.size may grow but not shrink: a PersistentVolumeClaim cannot be made smaller',
+      fieldPath: '.size',
     },
   ],
 );

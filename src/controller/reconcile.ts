@@ -29,6 +29,7 @@ import { type ApiLocator, type ProbeResult, probeMediaMTX } from './mediamtx-pro
 import { RecentWrites } from './recent-writes.ts';
 import { RECORDING_PAUSED_MESSAGE, RecordingFiguresCache, sidecarFromApi } from './recording-status.ts';
 import { desiredStatus, type Observed, type Problem, statusUpToDate, withTransitions } from './status.ts';
+import { volumeGrowthProblem } from './volume-growth.ts';
 import type { Result } from './workqueue.ts';
 
 export const FIELD_MANAGER = 'vstream-controller';
@@ -217,7 +218,7 @@ export class Reconciler {
         const conflict = await this.applyChild(ls, obj as KubeObject, log);
         if (conflict) conflicts.push(conflict);
       } catch (e) {
-        applyProblem = {
+        applyProblem = volumeGrowthProblem(obj as KubeObject, e as Error) ?? {
           reason: Reason.ApplyFailed,
           message: `${obj.kind} ${obj.metadata.name}: ${(e as Error).message}`,
         };
