@@ -5,7 +5,7 @@
 // Why not MediaMTX's recordDeleteAfter alone: it knows age only (no size cap), leaves empty directories behind, and
 // when the disk is full MediaMTX 1.20.1 keeps the publisher but restarts its recorder every ~3 s, each time leaving a
 // 0-byte segment behind; a 0-byte segment makes the playback server's /list answer 500 ("EOF") until it is removed
-// (measured, see docs/recordings.md). This planner deletes by age and by size, removes those leftovers and empty
+// (measured: docs/recordings.md). This planner deletes by age and by size, removes those leftovers and empty
 // directories, never touches the segment being written, and says when to pause recording instead of filling the disk.
 
 /** One file under the recordings directory. */
