@@ -234,7 +234,7 @@ describe.skipIf(!local)('recordings (local pod runner)', () => {
     }
     const total = performance.now() - t;
     log(
-      `playback /get of a 1-hour range (900 segments): status ${res.statusCode}, TTFB ${ttfb.toFixed(1)} ms, ${bytes} bytes in ${total.toFixed(0)} ms`,
+      `playback /get of a 1-hour range over 900 segment files: status ${res.statusCode}, TTFB ${ttfb.toFixed(1)} ms, ${bytes} bytes in ${total.toFixed(0)} ms`,
     );
     expect(res.statusCode).toBe(200);
     expect(ttfb).toBeLessThan(2_000);
