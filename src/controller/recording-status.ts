@@ -4,29 +4,21 @@
 //   - the sidecar is asked at most every ASK_EVERY_MS per stream, and only while the stream is live (an idle
 //     stream writes nothing), or before anything was published for it;
 //   - changed figures are published every PUBLISH_EVERY_MS to twice that per stream, fixed per stream so streams
-//     spread out (1 000 recording live streams: about 2.2 writes/s, never 10 in one second);
+//     spread out, and at most MAX_WRITES_PER_SECOND across all streams (1 000 recording live streams: about
+//     2.2 writes/s);
 //   - a pause or a resume is published at once: it changes a condition and is rare by nature.
 import { request } from 'undici';
 import type { RecordingStatus } from '../recording/runner.ts';
 import { AUTH_METRICS_PORT } from '../render/ports.ts';
 import type { ApiLocator } from './mediamtx-probe.ts';
+import { RECORDING_PAUSED_MESSAGE, type RecordingFigures } from './status.ts';
+
+export { RECORDING_PAUSED_MESSAGE, type RecordingFigures };
 
 export const ASK_EVERY_MS = 30_000;
-
-export const RECORDING_PAUSED_MESSAGE =
-  'The recordings volume is nearly full and nothing may be deleted under spec.recording.retention and maxSize: recording is paused (live ingest and playback go on). It resumes by itself when space returns: set spec.recording.maxSize, shorten retention, grow spec.recording.storage.size or delete recordings.';
 export const PUBLISH_EVERY_MS = 300_000;
 /** Figure updates written across all streams per second, at most: the rest of the live loop's writes fit beside. */
 export const MAX_WRITES_PER_SECOND = 5;
-
-/** What status.recording carries besides its claim name and URL. */
-export interface RecordingFigures {
-  paused: boolean;
-  usedBytes: number;
-  freeBytes: number;
-  oldest?: string;
-  newest?: string;
-}
 
 export const figuresOf = (s: RecordingStatus): RecordingFigures => ({
   paused: s.paused,

@@ -4,7 +4,19 @@ import type { Condition, LiveStream, LiveStreamStatus, Phase, ResolvedSpec } fro
 import type { KubeObject } from '../kube/rest.ts';
 import { type ObservedService, type Reach, reach } from '../render/endpoints.ts';
 import { names } from '../render/names.ts';
-import { RECORDING_PAUSED_MESSAGE, type RecordingFigures } from './recording-status.ts';
+
+/** RecordingHealthy=False and the Warning event: what happened and what to do. */
+export const RECORDING_PAUSED_MESSAGE =
+  'The recordings volume is nearly full and nothing may be deleted under spec.recording.retention and maxSize: recording is paused (live ingest and playback go on). It resumes by itself when space returns: set spec.recording.maxSize, shorten retention, grow spec.recording.storage.size or delete recordings.';
+
+/** What status.recording carries besides its claim name and URL. */
+export interface RecordingFigures {
+  paused: boolean;
+  usedBytes: number;
+  freeBytes: number;
+  oldest?: string;
+  newest?: string;
+}
 
 export interface Problem {
   reason: string;
