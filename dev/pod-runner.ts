@@ -70,6 +70,7 @@ const ENV_FOR_PORT: Record<string, string> = {
   srt: 'MTX_SRTADDRESS',
   api: 'MTX_APIADDRESS',
   metrics: 'MTX_METRICSADDRESS',
+  playback: 'MTX_PLAYBACKADDRESS',
 };
 
 export class PodRunner {

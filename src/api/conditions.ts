@@ -15,6 +15,8 @@ export const ConditionType = {
   PublishTokenStable: 'PublishTokenStable',
   /** The URLs in status are ones clients can reach (True says from where: the reason is the column kubectl shows). */
   EndpointsReady: 'EndpointsReady',
+  /** Recording runs (True), or is paused because the recordings volume is full (False, VolumeFull). */
+  RecordingHealthy: 'RecordingHealthy',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -32,6 +34,8 @@ export const Reason = {
   ApplyFailed: 'ApplyFailed',
   /** An object with a child's name exists and is not controlled by this LiveStream: nothing is touched. */
   NameConflict: 'NameConflict',
+  /** spec.recording.storage.size grew and the claim cannot: its StorageClass does not allow expansion. */
+  VolumeExpansionUnsupported: 'VolumeExpansionUnsupported',
   // Ready
   Available: 'Available',
   NotReconciled: 'NotReconciled',
@@ -63,6 +67,11 @@ export const Reason = {
   // Live
   /** The publisher dropped moments ago; within the grace period the stream still counts as live. */
   PublisherReconnecting: 'PublisherReconnecting',
+  // RecordingHealthy
+  /** Segments are written; retention keeps the volume from filling. */
+  Recording: 'Recording',
+  /** The volume is nearly full and nothing may be deleted: recording is paused, the live stream goes on. */
+  VolumeFull: 'VolumeFull',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -78,4 +87,6 @@ export const EventReason = {
   SessionsDropped: 'SessionsDropped',
   /** A recordings claim left behind by an earlier LiveStream of the same name is used again. */
   RecordingsAdopted: 'RecordingsAdopted',
+  /** Recording resumed after a full volume (the pause itself is a Warning with reason VolumeFull). */
+  RecordingResumed: 'RecordingResumed',
 } as const;

@@ -160,7 +160,11 @@ const Playback = withRules(
 const Storage = withRules(
   Struct(
     {
-      size: Quantity({ description: 'Requested size of the recordings volume.', default: '10Gi' }),
+      size: Quantity({
+        description:
+          'Requested size of the recordings volume. May grow (the claim is expanded where its StorageClass has allowVolumeExpansion; condition Reconciled says when it has not), never shrink.',
+        default: '10Gi',
+      }),
       storageClassName: Type.String({
         description: 'StorageClass of the recordings volume; the cluster default when absent. Immutable once set.',
         maxLength: 253,
@@ -177,6 +181,12 @@ const Storage = withRules(
       rule: '!has(oldSelf.storageClassName) || (has(self.storageClassName) && self.storageClassName == oldSelf.storageClassName)',
       message: 'spec.recording.storage.storageClassName is immutable once set',
       fieldPath: '.storageClassName',
+    },
+    {
+      // A PersistentVolumeClaim can grow (where its StorageClass allows expansion) but never shrink.
+      rule: '!has(self.size) || !has(oldSelf.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0',
+      message: 'spec.recording.storage.size may grow but not shrink: a PersistentVolumeClaim cannot be made smaller',
+      fieldPath: '.size',
     },
   ],
 );
@@ -197,6 +207,14 @@ const Recording = withRules(
         description:
           'How long recordings are kept before they are deleted; 0s keeps them forever. At least segmentDuration.',
         default: '24h',
+      }),
+      maxSize: Type.Unsafe<string | number>({
+        description:
+          'Cap on the space recordings take: a quantity of bytes (8Gi, 500Mi) or a percentage of the volume (80%). When exceeded the oldest complete segments are deleted, never the one being written. When absent only retention deletes; a volume that fills up pauses recording (the live stream goes on) until space returns.',
+        'x-kubernetes-int-or-string': true,
+        anyOf: [{ type: 'integer' }, { type: 'string' }],
+        pattern: '^(([0-9]{1,2}(\\.[0-9]+)?|100)%|\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[kMGTPE])?)$',
+        maxLength: 32,
       }),
       storage: Storage,
       reclaimPolicy: StringEnum(['Retain', 'Delete'], {
@@ -420,8 +438,24 @@ export const LiveStreamStatus = Struct(
       { description: 'Where viewers play the stream.' },
     ),
     recording: Struct(
-      { claimName: Type.String({ description: 'PersistentVolumeClaim holding recordings.' }) },
-      { description: 'Where recordings are written.' },
+      {
+        claimName: Type.String({ description: 'PersistentVolumeClaim holding recordings.' }),
+        playbackURL: Type.String({
+          description:
+            'Base URL of the recordings playback server: GET <playbackURL>/list?path=<path> lists the recorded time ranges, /get?path=<path>&start=<RFC 3339>&duration=<seconds> serves one as MP4. Viewer JWTs apply as for live playback (`vstream recordings url` prints one).',
+        }),
+        oldest: Type.String({ description: 'Start of the oldest recording kept.', format: 'date-time' }),
+        newest: Type.String({ description: 'End of the newest recording.', format: 'date-time' }),
+        usedBytes: Type.Integer({ description: 'Bytes of recordings on the volume (updated at most once a minute).' }),
+        freeBytes: Type.Integer({
+          description: 'Free bytes on the recordings volume (updated at most once a minute).',
+        }),
+        paused: Type.Boolean({
+          description:
+            'Recording is paused because the volume is full and nothing may be deleted (see condition RecordingHealthy).',
+        }),
+      },
+      { description: 'Where recordings are written, what is kept and how to play it back.' },
     ),
   },
   { description: 'Observed state of the stream.' },

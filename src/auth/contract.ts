@@ -69,6 +69,21 @@ export const AuthConfigSchema = Type.Object(
       { allow: Type.Boolean({ description: 'Allow MediaMTX’s metrics without a credential.' }) },
       strict,
     ),
+    // Present when the stream records: the sidecar then loads src/recording/ (retention and the disk-full pause).
+    recording: Type.Optional(
+      Type.Object(
+        {
+          dir: FilePath('The recordings volume’s mount point in the sidecar.'),
+          retentionSeconds: Type.Number({ description: 'Delete segments older than this; 0 keeps them.', minimum: 0 }),
+          maxBytes: Type.Optional(Type.Number({ description: 'Size cap in bytes.', minimum: 0 })),
+          maxPercent: Type.Optional(
+            Type.Number({ description: 'Size cap in percent of the volume.', exclusiveMinimum: 0, maximum: 100 }),
+          ),
+          reserveBytes: Type.Number({ description: 'Pause recording below this much free space.', minimum: 0 }),
+        },
+        strict,
+      ),
+    ),
   },
   strict,
 );

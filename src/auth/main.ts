@@ -41,6 +41,16 @@ export async function runAuth(opts: AuthOptions) {
   publisher.start();
   const hook = hookServer(store, metrics, log);
   const ops = opsServer(store, metrics);
+  // Retention and the disk-full pause (src/recording/), loaded only by streams that record: the rest pay nothing.
+  const recording = store.state.config.recording
+    ? (await import('../recording/sidecar.ts')).attachRecording({
+        config: () => store.state.config,
+        api: opts.mediamtxApi ?? `http://127.0.0.1:${MEDIAMTX_API_PORT}`,
+        registry: metrics.registry,
+        log,
+        ops,
+      })
+    : undefined;
   // The hook listens on loopback only: it is MediaMTX's, inside the pod, and nobody else's.
   const hookAddr = await hook.listen(hostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
   const opsAddr = await ops.listen(hostPort(opts.opsListen ?? `0.0.0.0:${AUTH_METRICS_PORT}`));
@@ -56,8 +66,9 @@ export async function runAuth(opts: AuthOptions) {
   );
   const close = async () => {
     publisher.stop();
+    recording?.stop();
     store.close();
     await Promise.all([hook.close(), ops.close()]);
   };
-  return { hook, ops, store, metrics, close, hookAddr, opsAddr };
+  return { hook, ops, store, metrics, close, hookAddr, opsAddr, recording };
 }

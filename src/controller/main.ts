@@ -35,6 +35,8 @@ export interface ControllerOptions {
   identity?: string;
   /** 'cluster' (Service DNS), 'off', or a function (the local pod runner's port map). */
   probe?: 'cluster' | 'off' | ApiLocator;
+  /** Where each stream's sidecar serves GET /recording (tests with the local pod runner); by default derived from probe. */
+  recordingLocator?: ApiLocator;
   log?: Logger;
   /** Where NodePort streams are reached from outside the cluster (a node's public IP or DNS name). */
   nodeAddress?: string;
@@ -210,6 +212,7 @@ export async function runController(opts: ControllerOptions) {
     requeue: (key: string) => queue.add(key),
     ...(opts.nodeAddress ? { nodeAddress: opts.nodeAddress } : {}),
     ...(opts.liveResyncMs ? { liveResyncMs: opts.liveResyncMs } : {}),
+    ...(opts.recordingLocator ? { locateRecording: opts.recordingLocator } : {}),
   });
 
   const children: [string, Informer][] = [

@@ -37,7 +37,9 @@ import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
 import { type ApiLocator, type ProbeResult, probeMediaMTX } from './mediamtx-probe.ts';
 import { RecentWrites } from './recent-writes.ts';
+import { RECORDING_PAUSED_MESSAGE, RecordingFiguresCache, sidecarFromApi } from './recording-status.ts';
 import { desiredStatus, type Observed, type Problem, statusUpToDate, withTransitions } from './status.ts';
+import { volumeGrowthProblem } from './volume-growth.ts';
 import type { Result } from './workqueue.ts';
 
 export const FIELD_MANAGER = 'vstream-controller';
@@ -82,6 +84,8 @@ export interface ReconcilerOptions {
   nodeAddress?: string;
   /** How long a stream whose publisher dropped still counts as live (a reconnect within it is not an outage). */
   liveGraceMs?: number;
+  /** Where a stream's sidecar serves GET /recording; by default the API's host on the sidecar's ops port. */
+  locateRecording?: ApiLocator;
 }
 
 /** A streamer's reconnect after a network blip takes seconds: within this the stream is still live. */
@@ -163,12 +167,17 @@ export class Reconciler {
   private readonly viewersReportedAt = new Map<string, number>();
   private readonly viewerBudget = new TokenBucket(VIEWER_WRITES_PER_SECOND, VIEWER_WRITES_BURST);
 
+  /** status.recording figures from the sidecars (./recording-status.ts: asked and written rarely). */
+  private readonly recordingFigures?: RecordingFiguresCache;
+
   constructor(kube: KubeApi, caches: Caches, events: EventRecorder, log: Logger, opts: ReconcilerOptions) {
     this.kube = kube;
     this.caches = caches;
     this.events = events;
     this.log = log;
     this.opts = opts;
+    const locate = opts.locateRecording ?? (opts.locateApi && sidecarFromApi(opts.locateApi));
+    this.recordingFigures = locate ? new RecordingFiguresCache({ locate }) : undefined;
     for (const [kind, cache] of this.childCaches()) {
       cache.on((type, obj) => {
         const k = childKey(kind, obj.metadata.namespace, obj.metadata.name);
@@ -271,7 +280,7 @@ export class Reconciler {
         const conflict = await this.applyChild(ls, obj as KubeObject, log);
         if (conflict) conflicts.push(conflict);
       } catch (e) {
-        applyProblem = {
+        applyProblem = volumeGrowthProblem(obj as KubeObject, e as Error) ?? {
           reason: Reason.ApplyFailed,
           message: `${obj.kind} ${obj.metadata.name}: ${(e as Error).message}`,
         };
@@ -357,6 +366,7 @@ export class Reconciler {
     const observation = this.observations.get(key);
     if (!ls || ls.metadata.deletionTimestamp || !deployment || !observation || !this.opts.locateApi) {
       this.liveState.delete(key);
+      this.recordingFigures?.forget(key);
       return undefined;
     }
     let probe = await this.probe(ls, observation.spec.path);
@@ -391,13 +401,39 @@ export class Reconciler {
     if (probe) this.liveState.set(key, probe);
     else this.liveState.delete(key);
     const changed = transition || viewersMoved;
-    if (changed) {
-      this.viewersReportedAt.set(key, now);
-      await this.writeStatus(key, observation);
-    }
+    const recording = await this.pollRecording(ls, key, observation, probe?.online === true);
+    if (changed) this.viewersReportedAt.set(key, now);
+    if (changed || recording) await this.writeStatus(key, observation);
     // A change held for connected sessions goes ahead in a spec pass once they are gone.
     if (changed && this.held.has(key)) this.opts.requeue?.(key);
     return { requeueAfterMs: next };
+  }
+
+  /** Recording figures from the sidecar (rarely: see ./recording-status.ts); true when status should be written. */
+  private async pollRecording(ls: Stream, key: string, o: SpecObservation, live: boolean): Promise<boolean> {
+    if (!this.recordingFigures || !o.spec.recording?.enabled) return false;
+    const r = ls.status?.recording;
+    const current =
+      r?.usedBytes !== undefined && r.freeBytes !== undefined
+        ? {
+            paused: r.paused ?? false,
+            usedBytes: r.usedBytes,
+            freeBytes: r.freeBytes,
+            ...(r.oldest ? { oldest: r.oldest } : {}),
+            ...(r.newest ? { newest: r.newest } : {}),
+          }
+        : undefined;
+    const { ns, name } = { ns: ls.metadata.namespace, name: ls.metadata.name };
+    const { write, change } = await this.recordingFigures.refresh(key, ns, name, live, Date.now(), current);
+    if (change === 'paused') void this.events.emit(ls, 'Warning', Reason.VolumeFull, RECORDING_PAUSED_MESSAGE);
+    else if (change === 'resumed')
+      void this.events.emit(
+        ls,
+        'Normal',
+        EventReason.RecordingResumed,
+        'Space on the recordings volume again: recording resumed.',
+      );
+    return write;
   }
 
   /**
@@ -748,6 +784,7 @@ export class Reconciler {
       service: this.child('Service', namespace, n.service),
       ...(this.opts.nodeAddress ? { nodeAddress: this.opts.nodeAddress } : {}),
       ...(probe ? { probe } : {}),
+      ...(this.recordingFigures?.get(key) ? { recording: this.recordingFigures.get(key) } : {}),
     };
     const desired = desiredStatus(ls, observed);
     if (statusUpToDate(desired, ls.status)) return;

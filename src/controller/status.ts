@@ -5,6 +5,19 @@ import type { KubeObject } from '../kube/rest.ts';
 import { type ObservedService, type Reach, reach } from '../render/endpoints.ts';
 import { names } from '../render/names.ts';
 
+/** RecordingHealthy=False and the Warning event: what happened and what to do. */
+export const RECORDING_PAUSED_MESSAGE =
+  'The recordings volume is nearly full and nothing may be deleted under spec.recording.retention and maxSize: recording is paused (live ingest and playback go on). It resumes by itself when space returns: set spec.recording.maxSize, shorten retention, grow spec.recording.storage.size or delete recordings.';
+
+/** What status.recording carries besides its claim name and URL. */
+export interface RecordingFigures {
+  paused: boolean;
+  usedBytes: number;
+  freeBytes: number;
+  oldest?: string;
+  newest?: string;
+}
+
 export interface Problem {
   reason: string;
   message: string;
@@ -32,6 +45,8 @@ export interface Observed {
   certificateValidTo?: string;
   /** From MediaMTX's control API; undefined when it could not be asked. */
   probe?: { online: boolean; readers: number; reconnectingSince?: string };
+  /** From the sidecar's GET /recording (published rarely: ./recording-status.ts); undefined until first asked. */
+  recording?: RecordingFigures;
 }
 
 /** Where the stream is reached from, for a status: the same answer the renderer used for WebRTC's candidates. */
@@ -189,6 +204,7 @@ export function desiredStatus(
         },
     tokenCondition(o),
     ...(where ? [endpointsCondition(o, where)] : []),
+    ...(o.spec.recording?.enabled && o.recording ? [recordingCondition(o.recording)] : []),
   ];
   return {
     observedGeneration: ls.metadata.generation ?? 0,
@@ -198,8 +214,29 @@ export function desiredStatus(
     live,
     viewers: live ? (o.probe?.readers ?? 0) : 0,
     ...(where ? endpoints(o, where) : {}),
-    ...(o.spec.recording?.enabled ? { recording: { claimName: names(ls.metadata.name).recordings } } : {}),
+    ...(o.spec.recording?.enabled
+      ? {
+          recording: {
+            claimName: names(ls.metadata.name).recordings,
+            ...(where?.urlHost
+              ? { playbackURL: `${o.spec.tls ? 'https' : 'http'}://${where.urlHost}:${where.ports.playback}` }
+              : {}),
+            ...(o.recording ?? {}),
+          },
+        }
+      : {}),
   };
+}
+
+function recordingCondition(r: RecordingFigures): Cond {
+  return r.paused
+    ? { type: T.RecordingHealthy, status: 'False', reason: R.VolumeFull, message: RECORDING_PAUSED_MESSAGE }
+    : {
+        type: T.RecordingHealthy,
+        status: 'True',
+        reason: R.Recording,
+        message: 'Recordings are written; retention keeps the volume from filling.',
+      };
 }
 
 function tokenCondition(o: Observed): Cond {

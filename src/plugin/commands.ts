@@ -263,6 +263,51 @@ export async function viewerToken(
   }
 }
 
+/**
+ * `recordings url`: a URL that plays a recorded range (MediaMTX's playback server /get, an fMP4 file), with a fresh
+ * viewer token in it for `jwt` streams (signed like `token viewer`, with the user's own key).
+ */
+export async function recordingsUrl(
+  kube: Kube,
+  t: Target,
+  out: Out,
+  o: { start?: string; durationSeconds: number; keyText?: string; ttlSeconds: number; alg?: string },
+): Promise<void> {
+  const ls = await getStream(kube, t);
+  const spec = resolveSpec(t.name, ls.spec);
+  if (!spec.recording.enabled)
+    throw new PluginError(`LiveStream ${t.namespace}/${t.name} does not record (spec.recording.enabled is false)`);
+  const base = ls.status?.recording?.playbackURL;
+  if (!base)
+    throw new PluginError(
+      `LiveStream ${t.namespace}/${t.name} has no status.recording.playbackURL yet (its address is not known)`,
+    );
+  const start = o.start ?? ls.status?.recording?.oldest;
+  if (!start) throw new PluginError('--start is required (status.recording.oldest is not known yet)');
+  if (Number.isNaN(Date.parse(start))) throw new PluginError(`--start must be an RFC 3339 time, got "${start}"`);
+  const q = new URLSearchParams({
+    path: spec.path,
+    start: new Date(Date.parse(start)).toISOString(),
+    duration: String(o.durationSeconds),
+    format: 'fmp4',
+  });
+  if (spec.playback.access === 'jwt' && spec.playback.jwt) {
+    if (!o.keyText)
+      throw new PluginError('--key FILE is required: the stream needs a viewer JWT (signed with your private key)');
+    const token = await signViewerToken({
+      paths: [spec.path],
+      issuer: spec.playback.jwt.issuer,
+      audience: spec.playback.jwt.audience ?? 'vstream',
+      ttlSeconds: o.ttlSeconds,
+      key: await parseSigningKey(o.keyText, o.alg),
+    });
+    q.set('jwt', token);
+  }
+  out(`${base}/get?${q}`);
+  const r = ls.status?.recording;
+  if (r?.oldest && r.newest) out(`(recorded: ${r.oldest} to ${r.newest}; list: ${base}/list?path=${spec.path})`);
+}
+
 /** Where a stream's MediaMTX control API answers, and how to close the way there. */
 export interface ApiTunnel {
   base: string;

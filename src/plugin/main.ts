@@ -14,6 +14,7 @@ import {
   obs,
   PluginError,
   recordingsList,
+  recordingsUrl,
   status,
   type Target,
   viewerToken,
@@ -32,6 +33,9 @@ Commands:
                      a viewer JWT signed with your private key, and the HLS URL to play with it
   recordings list <stream>
                      the stream's recording segments (through a port-forward to its MediaMTX API)
+  recordings url <stream> [--start RFC3339] [--duration 1h] [--key FILE] [--ttl 1h]
+                     a URL that plays a recorded range (default: from the oldest recording), with a fresh
+                     viewer token signed with --key for streams with playback.access jwt
 
 Tokens are read from their Secrets with your credentials: without the right to read a Secret
 (kubectl auth can-i get secret/<name>), nothing from it is shown.`;
@@ -66,6 +70,13 @@ export async function runPlugin(argv: string[], deps: PluginDeps): Promise<numbe
       subject: { type: 'string' },
     },
     'recordings list': {},
+    'recordings url': {
+      start: { type: 'string' },
+      duration: { type: 'string' },
+      key: { type: 'string' },
+      ttl: { type: 'string' },
+      alg: { type: 'string' },
+    },
   };
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     deps.out(HELP);
@@ -135,6 +146,16 @@ export async function runPlugin(argv: string[], deps: PluginDeps): Promise<numbe
           ttlSeconds,
           ...(values.alg ? { alg: String(values.alg) } : {}),
           ...(values.subject ? { subject: String(values.subject) } : {}),
+        });
+        break;
+      }
+      case 'recordings url': {
+        await recordingsUrl(kube, t, deps.out, {
+          ...(values.start ? { start: String(values.start) } : {}),
+          durationSeconds: positiveDuration('duration', values.duration, '1h', durationSeconds),
+          ttlSeconds: positiveDuration('ttl', values.ttl, '1h', durationSeconds),
+          ...(values.key ? { keyText: readFileSync(String(values.key), 'utf8') } : {}),
+          ...(values.alg ? { alg: String(values.alg) } : {}),
         });
         break;
       }

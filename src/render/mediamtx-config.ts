@@ -3,12 +3,14 @@
 import { stringify } from 'yaml';
 import { MEDIAMTX_VERSION, type ResolvedSpec } from '../api/livestream.ts';
 import type { AuthConfig } from '../auth/contract.ts';
+import { parseQuantity } from '../controller/quantity.ts';
 import { unknownKeys } from '../mediamtx/keys.ts';
 import {
   AUTH_HOOK_PORT,
   enabledServers,
   MEDIAMTX_API_PORT,
   MEDIAMTX_METRICS_PORT,
+  PLAYBACK_PORT,
   PROTOCOL_PORTS,
   plainListener,
   TLS_PORTS,
@@ -35,6 +37,8 @@ export const RELOADED_GLOBAL_KEYS = [
   'logLevel',
   'hlsAllowOrigins',
   'webrtcAllowOrigins',
+  // Restarts the playback listener only (downloads in flight are HTTP requests a player retries).
+  'playbackAllowOrigins',
   // The reachable address appears after the pod does (a load balancer gets its address): a WebRTC server restart,
   // never a new pod.
   'webrtcAdditionalHosts',
@@ -70,7 +74,11 @@ export function mediamtxConfig(spec: ResolvedSpec, edge: EdgeConfig = {}): Recor
     metrics: true,
     metricsAddress: `:${MEDIAMTX_METRICS_PORT}`,
     pprof: false,
-    playback: false,
+    // The recordings playback server (/list, /get), behind the same auth hook (action playback) as live playback.
+    playback: rec.enabled,
+    ...(rec.enabled
+      ? { playbackAddress: `:${PLAYBACK_PORT.port}`, playbackAllowOrigins: spec.playback.allowedOrigins }
+      : {}),
     rtsp: on.has('rtsp'),
     // UDP transport cannot cross a Service's NAT; TCP interleaved always can.
     rtspTransports: ['tcp'],
@@ -124,7 +132,9 @@ export function mediamtxConfig(spec: ResolvedSpec, edge: EdgeConfig = {}): Recor
         recordPath: `${RECORDINGS_DIR}/%path/%Y-%m-%d_%H-%M-%S-%f`,
         recordFormat: rec.format,
         recordSegmentDuration: rec.segmentDuration,
-        recordDeleteAfter: rec.retention,
+        // Retention is the sidecar's (src/recording/): by age and size, leftovers and empty directories included,
+        // never the segment being written. MediaMTX's own cleaner would race it, so it is off.
+        recordDeleteAfter: '0s',
       },
     },
   };
@@ -165,6 +175,7 @@ export function tlsConfig(spec: ResolvedSpec): Record<string, string> {
       : {}),
     ...(on.has('hls') ? { hlsEncryption: 'true', hlsServerKey: key, hlsServerCert: cert } : {}),
     ...(on.has('webrtc') ? { webrtcEncryption: 'true', webrtcServerKey: key, webrtcServerCert: cert } : {}),
+    ...(spec.recording.enabled ? { playbackEncryption: 'true', playbackServerKey: key, playbackServerCert: cert } : {}),
   };
 }
 
@@ -216,6 +227,35 @@ export function authConfig(spec: ResolvedSpec, publishKey: string): AuthConfig {
     api: { tokenFile: `${secretFiles.internal}/api-token` },
     // Metrics carry no secrets and are served only on the ClusterIP metrics Service; Prometheus sends no credential.
     metrics: { allow: true },
+    ...(spec.recording.enabled ? { recording: recordingConfig(spec) } : {}),
+  };
+}
+
+/** Bytes of a quantity (rounded down); undefined for anything that is not one. */
+export function quantityBytes(q: string | number): number | undefined {
+  const x = parseQuantity(q);
+  return x ? Number(x.num / 10n ** BigInt(x.scale)) : undefined;
+}
+
+/**
+ * Free space below which recording pauses: 5% of the requested volume, at least 1 MiB and at most 256 MiB, which
+ * is well above what even a fast stream writes between two retention passes (5 s).
+ */
+export function reserveBytes(size: string | number): number {
+  const bytes = quantityBytes(size) ?? 0;
+  return Math.min(256 * 2 ** 20, Math.max(2 ** 20, Math.floor(bytes * 0.05)));
+}
+
+function recordingConfig(spec: ResolvedSpec): NonNullable<AuthConfig['recording']> {
+  const rec = spec.recording;
+  const max = rec.maxSize === undefined ? undefined : String(rec.maxSize);
+  return {
+    // With the trailing slash, like every other mount path in the files the pod reads (dev/pod-runner.ts relies on it).
+    dir: `${RECORDINGS_DIR}/`,
+    retentionSeconds: durationSeconds(rec.retention),
+    ...(max?.endsWith('%') ? { maxPercent: Number(max.slice(0, -1)) } : {}),
+    ...(max !== undefined && !max.endsWith('%') ? { maxBytes: quantityBytes(max) ?? 0 } : {}),
+    reserveBytes: reserveBytes(rec.storage.size),
   };
 }
 

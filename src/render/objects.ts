@@ -208,6 +208,8 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       { name: 'publish-token', mountPath: secretFiles.publish, readOnly: true },
       { name: 'internal', mountPath: secretFiles.internal, readOnly: true },
       ...(jwtRef ? [{ name: 'jwt-keys', mountPath: secretFiles.jwt, readOnly: true }] : []),
+      // Retention (src/recording/) runs in this container: it deletes old segments and watches free space.
+      ...(spec.recording.enabled ? [{ name: 'recordings', mountPath: RECORDINGS_DIR }] : []),
     ],
   };
 

@@ -38,6 +38,9 @@ export const TLS_PORTS = {
 
 export type Server = keyof typeof PROTOCOL_PORTS;
 
+/** The recordings playback server (MediaMTX's /list and /get), on the Service while the stream records. */
+export const PLAYBACK_PORT = { name: 'playback', port: 9996, protocol: 'TCP' } as const satisfies PortSpec;
+
 /** MediaMTX servers to switch on: the union of ingest and playback protocols. */
 export function enabledServers(spec: ResolvedSpec): Set<Server> {
   return new Set<Server>([...spec.ingest.protocols, ...spec.playback.protocols]);
@@ -54,7 +57,7 @@ export function plainListener(spec: ResolvedSpec, protocol: 'rtmp' | 'rtsp'): bo
  */
 export function publicPorts(spec: ResolvedSpec, ice: { udp?: number; tcp?: number } = {}): PortSpec[] {
   const on = enabledServers(spec);
-  return (Object.keys(PROTOCOL_PORTS) as Server[])
+  const ports = (Object.keys(PROTOCOL_PORTS) as Server[])
     .filter((s) => on.has(s))
     .flatMap((s): PortSpec[] => {
       if (s === 'rtmp' || s === 'rtsp')
@@ -64,6 +67,7 @@ export function publicPorts(spec: ResolvedSpec, ice: { udp?: number; tcp?: numbe
         return listen ? { ...p, containerPort: listen } : { ...p };
       });
     });
+  return spec.recording.enabled ? [...ports, { ...PLAYBACK_PORT }] : ports;
 }
 
 /** On the ClusterIP metrics Service only: never exposed by the user-facing (possibly public) Service. */

@@ -64,6 +64,15 @@ describe('the LiveStream CRD on a real API server', () => {
       errorBody(e).includes('spec.recording.storage.storageClassName is immutable once set'),
     );
   });
+
+  it('lets spec.recording.storage.size grow and rejects shrinking it (CEL quantity compare)', async () => {
+    await create(liveStream('growing', { recording: { enabled: true, storage: { size: '10Gi' } } }));
+    const path = resourcePath(API_VERSION, 'LiveStream', ns, 'growing');
+    await c.kube.mergePatch(path, { spec: { recording: { storage: { size: '20Gi' } } } });
+    await expect(c.kube.mergePatch(path, { spec: { recording: { storage: { size: '19000Mi' } } } })).rejects.toSatisfy(
+      (e) => errorBody(e).includes('spec.recording.storage.size') && errorBody(e).includes('may grow but not shrink'),
+    );
+  });
 });
 
 describe('the full tier', () => {

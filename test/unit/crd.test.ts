@@ -1,7 +1,8 @@
-import { evaluate } from '@marcbachmann/cel-js';
+import { Environment } from '@marcbachmann/cel-js';
 import { describe, expect, it } from 'vitest';
 import { liveStreamCrd } from '../../src/api/crd.ts';
 import { type LiveStreamSpec, resolveSpec } from '../../src/api/livestream.ts';
+import { parseQuantity } from '../../src/controller/quantity.ts';
 import { INVALID } from '../cases/invalid-livestreams.ts';
 import { examples } from './examples.ts';
 
@@ -49,6 +50,28 @@ describe('the generated CRD', () => {
     for (const r of rules) expect(r.message).toMatch(/(spec\.[a-zA-Z.]+|metadata\.name)/);
   });
 });
+
+/** Kubernetes' CEL quantity library, as much of it as the rules use: quantity(string) and compareTo. */
+class Quantity {
+  readonly num: bigint;
+  readonly scale: number;
+  constructor(s: string) {
+    const q = parseQuantity(s);
+    if (!q) throw new Error(`invalid quantity ${s}`);
+    this.num = q.num;
+    this.scale = q.scale;
+  }
+}
+const cel = new Environment({ unlistedVariablesAreDyn: true })
+  .registerType('Quantity', Quantity)
+  .registerFunction('quantity(string): Quantity', (s: string) => new Quantity(s))
+  .registerFunction('Quantity.compareTo(Quantity): int', (a: Quantity, b: Quantity) => {
+    const scale = Math.max(a.scale, b.scale);
+    const x = a.num * 10n ** BigInt(scale - a.scale);
+    const y = b.num * 10n ** BigInt(scale - b.scale);
+    return x < y ? -1n : x > y ? 1n : 0n;
+  });
+const evaluate = (rule: string, ctx: Record<string, unknown>) => cel.evaluate(rule, ctx);
 
 /** Evaluates every CEL rule on the defaulted object the way the API server does: at the node the rule sits on. */
 function celErrors(obj: Json, old?: Json): string[] {
@@ -98,6 +121,19 @@ describe('CEL rules (evaluated locally; the integration tests send the same case
     ]);
     expect(celErrors(rec('standard'), rec())).toEqual([]);
     expect(celErrors(rec('standard'), rec('standard'))).toEqual([]);
+  });
+
+  it('lets spec.recording.storage.size grow, never shrink (quantities compared by value)', () => {
+    const rec = (size: string | number) => object('s', { recording: { enabled: true, storage: { size } } });
+    const shrink = [
+      'spec.recording.storage.size may grow but not shrink: a PersistentVolumeClaim cannot be made smaller',
+    ];
+    expect(celErrors(rec('5Gi'), rec('10Gi'))).toEqual(shrink);
+    expect(celErrors(rec('9000Mi'), rec('10Gi'))).toEqual(shrink);
+    expect(celErrors(rec(1000), rec('1Ki'))).toEqual(shrink);
+    expect(celErrors(rec('20Gi'), rec('10Gi'))).toEqual([]);
+    expect(celErrors(rec('10240Mi'), rec('10Gi'))).toEqual([]);
+    expect(celErrors(rec('11G'), rec('10Gi'))).toEqual([]);
   });
 
   it('accepts retention 0s (keep forever) with any segment length', () => {

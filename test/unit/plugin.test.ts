@@ -58,7 +58,12 @@ const ls = (phase = 'Live', viewers = 3) => ({
       publishTokenSecretRef: { name: 'keynote-publish', key: 'token' },
     },
     playback: { hls: 'http://203.0.113.7:8888/live/keynote/index.m3u8' },
-    recording: { claimName: 'keynote-recordings' },
+    recording: {
+      claimName: 'keynote-recordings',
+      playbackURL: 'http://203.0.113.7:9996',
+      oldest: '2026-01-01T10:00:00Z',
+      newest: '2026-01-01T12:30:00Z',
+    },
   },
 });
 const secret = (value: string) =>
@@ -276,6 +281,58 @@ describe('kubectl vstream recordings list', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain('you may not read Secret events/keynote-internal');
     expect(r.closed).toBe(0);
+  });
+});
+
+describe('kubectl vstream recordings url', () => {
+  it('prints a playable range URL with a fresh viewer token signed with --key', async () => {
+    const { privateJwk, jwks } = await generateViewerKeys('ES256');
+    const key = join(dir, 'viewer-rec.jwk.json');
+    writeFileSync(key, JSON.stringify(privateJwk));
+    const r = await run(
+      'recordings',
+      'url',
+      'keynote',
+      '-n',
+      'events',
+      '--start',
+      '2026-01-01T11:00:00Z',
+      '--duration',
+      '10m',
+      '--key',
+      key,
+      '--kubeconfig',
+      cfg('bob'),
+    );
+    expect(r.err).toBe('');
+    const url = new URL(r.out.split('\n')[0]!);
+    expect(`${url.origin}${url.pathname}`).toBe('http://203.0.113.7:9996/get');
+    expect(url.searchParams.get('path')).toBe('live/keynote');
+    expect(url.searchParams.get('start')).toBe('2026-01-01T11:00:00.000Z');
+    expect(url.searchParams.get('duration')).toBe('600');
+    const { payload } = await jwtVerify(url.searchParams.get('jwt')!, createLocalJWKSet(jwks as never), {
+      issuer: 'https://id.example.com',
+      audience: 'vstream',
+    });
+    expect(payload['vstream.io/paths']).toEqual(['live/keynote']);
+  });
+
+  it('starts at the oldest recording by default, and needs --key for a jwt stream', async () => {
+    const r = await run('recordings', 'url', 'keynote', '-n', 'events', '--kubeconfig', cfg('bob'));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('--key FILE is required');
+    const bad = await run(
+      'recordings',
+      'url',
+      'keynote',
+      '-n',
+      'events',
+      '--start',
+      'yesterday',
+      '--kubeconfig',
+      cfg('bob'),
+    );
+    expect(bad.err).toContain('--start must be an RFC 3339 time');
   });
 });
 
