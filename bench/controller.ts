@@ -26,6 +26,7 @@ import { FIELD_MANAGER } from '../src/controller/reconcile.ts';
 import { desiredStatus, withTransitions } from '../src/controller/status.ts';
 import { Kube, type KubeObject, objectPath, resourcePath } from '../src/kube/rest.ts';
 import { childObjects, internalSecretObject, publishSecretObject, renderStream } from '../src/render/objects.ts';
+import { waitUntil } from '../test/support/wait.ts';
 
 const { values } = parseArgs({
   options: {
@@ -302,6 +303,24 @@ try {
   log(
     `controller: ${controllerSeconds.toFixed(1)}s (${controllerCpu.toFixed(1)} s CPU), ${(writes / N).toFixed(2)} writes/stream; idling ${IDLE}s`,
   );
+  // What kube-controller-manager would report once each pod is up (the fast tier runs none): every Deployment
+  // Available, so every stream goes Live (the fake MediaMTX reports a publisher) and idle, edits and churn below are
+  // measured with live streams, whose status carries live state and viewers.
+  await pool(deps.items, C, (d) =>
+    kube.mergePatch(`${objectPath(d as KubeObject)}/status`, {
+      status: { conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }] },
+    }),
+  );
+  await waitUntil(
+    'every stream Live',
+    async () =>
+      (await kube.list(`/apis/${API_VERSION}/namespaces/ctl/livestreams`)).items.filter(
+        (o) => (o as unknown as LiveStream).status?.live === true,
+      ).length === N,
+    300_000,
+    2000,
+  );
+  log('every stream is Live');
   await new Promise((r) => setTimeout(r, 5000)); // let in-flight events settle before counting idle writes
   const i0 = await serverWritesByResource();
   const polls0 = mtx.polls();
