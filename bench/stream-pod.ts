@@ -199,6 +199,9 @@ export async function startPod(opts: PodOptions): Promise<Pod> {
       authMethod: 'jwt',
       authJWTJWKS: opts.auth.jwksUrl,
       authJWTClaimKey: 'mediamtx_permissions',
+      // The same checks the sidecar makes (auth.json read.jwt).
+      authJWTIssuer: ISSUER,
+      authJWTAudience: 'vstream',
       authHTTPAddress: '',
     });
   }
