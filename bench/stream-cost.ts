@@ -178,7 +178,7 @@ try {
 
   // The storm, with the viewers still watching: forged tokens (random, ~4 KiB, each unique) as HLS requests through
   // MediaMTX on the stream's path (each one reaches the sidecar) for 20 s, then --storm of them straight at the hook
-  // on random paths (what MediaMTX would pass on for any path it serves).
+  // on the stream's path, then a quarter as many on random paths.
   console.error(`junk storm: ${STORM} forged tokens ...`);
   const stormStats0 = viewers.stats();
   const viaMediamtx = authload([
@@ -188,11 +188,19 @@ try {
     ...['-duration', `${STORM_VIA_MEDIAMTX_S}s`, '-conns', '512'],
   ]);
   const stormA = await measure(pids, 0, viaMediamtx);
+  // The worst case for the sidecar's memory: each forged token on the stream's own path goes as far as a signature
+  // check and its failure is remembered (the verified-token cache), as fast as the hook answers.
   const direct = authload([
-    ...['-url', `http://127.0.0.1:${pod.ports.hook}/auth`, '-forge', String(FORGED), '-random-paths'],
+    ...['-url', `http://127.0.0.1:${pod.ports.hook}/auth`, '-forge', String(FORGED), '-forge-path', STREAM_PATH],
     ...['-requests', String(STORM), '-duration', '600s', '-conns', '32'],
   ]);
   const stormB = await measure(pids, 0, direct);
+  // Random paths: denied before any token is looked at.
+  const randomPaths = authload([
+    ...['-url', `http://127.0.0.1:${pod.ports.hook}/auth`, '-forge', String(FORGED), '-random-paths'],
+    ...['-requests', String(Math.ceil(STORM / 4)), '-duration', '600s', '-conns', '32'],
+  ]);
+  const stormC = await measure(pids, 0, randomPaths);
   const stormStats1 = viewers.stats();
   console.error(`after the storm ${windowS} s ...`);
   const afterStorm = await measure(pids, windowS);
@@ -208,7 +216,7 @@ try {
     mediamtx_rss_mib_idle: idle.mediamtx!.rss_mib,
     sidecar_rss_mib_100_viewers: watched.sidecar!.rss_mib,
     mediamtx_rss_mib_100_viewers: watched.mediamtx!.rss_mib,
-    sidecar_rss_mib_junk_storm: Math.max(stormA.sidecar!.max_rss_mib, stormB.sidecar!.max_rss_mib),
+    sidecar_rss_mib_junk_storm: Math.max(...[stormA, stormB, stormC].map((w) => w.sidecar!.max_rss_mib)),
     sidecar_memory_limit_mib: limitMiB,
     sidecar_memory_request_mib: requestMiB,
     idle_ratio: round(idle.sidecar!.rss_mib / idle.mediamtx!.rss_mib, 2),
@@ -216,7 +224,7 @@ try {
     mediamtx_cpu_millicores_idle: idle.mediamtx!.cpu_millicores,
     sidecar_cpu_millicores_100_viewers: watched.sidecar!.cpu_millicores,
     mediamtx_cpu_millicores_100_viewers: watched.mediamtx!.cpu_millicores,
-    sidecar_cpu_millicores_junk_storm: Math.max(stormA.sidecar!.cpu_millicores, stormB.sidecar!.cpu_millicores),
+    sidecar_cpu_millicores_junk_storm: Math.max(...[stormA, stormB, stormC].map((w) => w.sidecar!.cpu_millicores)),
     detail: {
       window_seconds: windowS,
       sidecar_node_flags: flags,
@@ -227,7 +235,8 @@ try {
       junk_storm: {
         forged_token_bytes: FORGED,
         via_mediamtx_hls: { load: summary(await viaMediamtx), ...stormA },
-        direct_to_hook_random_paths: { load: summary(await direct), ...stormB },
+        direct_to_hook_stream_path: { load: summary(await direct), ...stormB },
+        direct_to_hook_random_paths: { load: summary(await randomPaths), ...stormC },
         viewer_errors_during_storm: stormStats1.errors - stormStats0.errors,
         viewer_denials_during_storm: stormStats1.denied - stormStats0.denied,
       },
