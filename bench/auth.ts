@@ -11,11 +11,20 @@
 // connection per call. That is the headline. The same client over keep-alive connections is reported beside it
 // (`keepalive`): it strips connection setup from every request and so shows the decision's own cost at its largest.
 import { execFileSync, fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import {
+  type CryptoKey,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  type JSONWebKeySet,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
 import { freePort } from '../dev/cluster.ts';
 import { toolPath } from '../dev/tools.ts';
 import { mediamtxRequest } from '../src/auth/request.ts';
@@ -26,11 +35,14 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '16' },
     tokens: { type: 'string', default: '12000' },
+    // Node flags of the sidecar process (e.g. the ones the renderer sets: --max-semi-space-size=1 --lite-mode).
+    'node-flags': { type: 'string', default: '' },
   },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
+const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
 const PATH = 'live/bench';
 const PUBLISH = 'bench-publish-token-0123456789abcdef';
 execFileSync('bash', [join(import.meta.dirname, '../tools/build.sh'), 'authload'], {
@@ -91,6 +103,38 @@ const viewerTokens = async (alg: 'RS256' | 'HS256', key: CryptoKey | Uint8Array)
   return out;
 };
 const tokens = await viewerTokens('RS256', privateKey);
+
+/**
+ * The floor: what checking one of these tokens costs with nothing around it, in this process, one at a time:
+ * node:crypto's RSA-SHA256 verify of the signing input (what any JWT library must do at least), and jose's
+ * jwtVerify of the same token (parsing, claims, WebCrypto). µs per token, median of 5 passes over 2 000 tokens.
+ */
+async function verifyFloor() {
+  const key = createPublicKey({ key: (await exportJWK(publicKey)) as never, format: 'jwk' });
+  const sample = tokens.slice(0, 2000).map((t) => {
+    const i = t.lastIndexOf('.');
+    return { input: Buffer.from(t.slice(0, i)), sig: Buffer.from(t.slice(i + 1), 'base64url'), token: t };
+  });
+  const local = createLocalJWKSet(JSON.parse(readFileSync(join(dir, 'jwt/jwks.json'), 'utf8')) as JSONWebKeySet);
+  const pass = async (f: (x: (typeof sample)[number]) => unknown) => {
+    const t0 = performance.now();
+    for (const x of sample) await f(x);
+    return ((performance.now() - t0) * 1000) / sample.length;
+  };
+  const crypto: number[] = [];
+  const jose: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    crypto.push(
+      await pass((x) => {
+        if (!cryptoVerify('sha256', x.input, key, x.sig)) throw new Error('floor: a token did not verify');
+      }),
+    );
+    jose.push(await pass((x) => jwtVerify(x.token, local, { issuer: 'https://id.bench', audience: 'vstream' })));
+  }
+  // The first pass warms up (JIT, key caches) and is dropped.
+  const med = (xs: number[]) => Number(median(xs.slice(1)).toFixed(1));
+  return { crypto_verify_us: med(crypto), jose_jwt_verify_us: med(jose) };
+}
 const hsTokens = await viewerTokens('HS256', new TextEncoder().encode(HMAC_SECRET));
 const body = (fields: Record<string, unknown>) =>
   JSON.stringify(mediamtxRequest({ path: PATH, ip: '10.0.0.9', userAgent: 'bench', ...fields }));
@@ -122,6 +166,7 @@ async function server(mode: 'sidecar' | 'bare', config = RS256_CONFIG): Promise<
   const port = await freePort();
   const child = fork(join(import.meta.dirname, 'auth-server.ts'), [mode, config, String(port)], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    ...(mode === 'sidecar' ? { execArgv: [...process.execArgv, ...nodeFlags] } : {}),
   });
   await new Promise((r) => child.once('message', r));
   return {
@@ -167,6 +212,7 @@ const median = (xs: number[]) => {
 /** The median of one figure over the rounds, with its range. */
 const summary = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 
+const floor = await verifyFloor();
 const bare = await server('bare');
 const side = await server('sidecar');
 const hmacSide = await server('sidecar', HS256_CONFIG);
@@ -240,7 +286,15 @@ try {
     publish_ratio: perConnection.publish_ratio.median,
     jwt_ratio: perConnection.jwt_ratio.median,
     p99_ms_at_2k: Math.max(at2k.publish.p99_ms.median, at2k.jwt.p99_ms.median),
+    crypto_verify_us: floor.crypto_verify_us,
+    jose_jwt_verify_us: floor.jose_jwt_verify_us,
+    // One core doing nothing but signature checks: the ceiling of new-viewer decisions per second per core.
+    crypto_verify_per_s_one_core: Math.round(1e6 / floor.crypto_verify_us),
     detail: {
+      sidecar_node_flags: nodeFlags,
+      floor:
+        'crypto_verify_us: node:crypto RSA-SHA256 verify of one token signing input, in-process, one at a time; ' +
+        'jose_jwt_verify_us: jose jwtVerify of the same token (parse, claims, WebCrypto verify). No HTTP.',
       seconds_per_phase: seconds,
       rounds,
       connections,

@@ -9,8 +9,8 @@
 // the last answer plus the publishes it allowed since that poll began.
 import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import type { Logger } from 'pino';
-import { fetch } from 'undici';
 
 export interface PublisherGuardOptions {
   /** MediaMTX's control API, e.g. http://127.0.0.1:9997. */
@@ -112,18 +112,12 @@ export class PublisherGuard {
     const startedAt = Date.now();
     try {
       const token = readFileSync(apiTokenFile, 'utf8').split('\n')[0]?.trim() ?? '';
-      const res = await fetch(`${this.opts.api}/v3/paths/get/${path}`, {
-        headers: { authorization: `Bearer ${token}` },
-        signal: AbortSignal.timeout(2_000),
-      });
+      const res = await getJson(`${this.opts.api}/v3/paths/get/${path}`, token, 2_000);
       let online = false;
       let source: string | undefined;
-      if (res.status === 404) await res.body?.cancel();
-      else if (!res.ok) {
-        await res.body?.cancel();
-        throw new Error(`MediaMTX API answered ${res.status}`);
-      } else {
-        const body = (await res.json()) as { online?: boolean; ready?: boolean; source?: { id?: string } | null };
+      if (res.status !== 404 && res.status !== 200) throw new Error(`MediaMTX API answered ${res.status}`);
+      if (res.status === 200) {
+        const body = res.body as { online?: boolean; ready?: boolean; source?: { id?: string } | null };
         online = Boolean(body.online ?? body.ready);
         source = online ? body.source?.id : undefined;
       }
@@ -141,4 +135,43 @@ export class PublisherGuard {
       this.failing = true;
     }
   }
+}
+
+/**
+ * One GET to MediaMTX's API on loopback, with node:http: the sidecar needs nothing more, and undici's fetch would load
+ * ~5 MiB of JavaScript into every stream pod for this one poll (bench/stream-cost.ts).
+ */
+function getJson(url: string, token: string, timeoutMs: number): Promise<{ status: number; body?: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status !== 200) {
+          res.resume();
+          resolve({ status });
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          // A path's description is a few KiB; more is not MediaMTX.
+          if (size > 1 << 20) req.destroy(new Error('MediaMTX API answer too large'));
+          else chunks.push(c);
+        });
+        res.on('end', () => {
+          try {
+            resolve({ status, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+          } catch {
+            reject(new Error('MediaMTX API answer is not JSON'));
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }
