@@ -143,6 +143,22 @@ async function fakeMediaMTX() {
   const state = { churn: false };
   const server = createServer((req, res) => {
     polls++;
+    if (req.url?.endsWith('/recording')) {
+      // The sidecar's recording figures, steady: written once, then never again while nothing changes.
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          paused: false,
+          usedBytes: 1 << 20,
+          freeBytes: 1 << 30,
+          totalBytes: (1 << 30) + (1 << 20),
+          segments: 1,
+          deleted: {},
+          oldest: '2026-01-01T00:00:00Z',
+          newest: '2026-01-01T00:00:00Z',
+        }),
+      );
+      return;
+    }
     const i = Number(/\/s(\d+)\//.exec(req.url ?? '')?.[1] ?? -1);
     const readers =
       state.churn && i >= 0 && i < CHURNING
@@ -307,7 +323,7 @@ try {
   // Available, so every stream goes Live (the fake MediaMTX reports a publisher) and idle, edits and churn below are
   // measured with live streams, whose status carries live state and viewers.
   await pool(deps.items, C, (d) =>
-    kube.mergePatch(`${objectPath(d as KubeObject)}/status`, {
+    kube.mergePatch(`${resourcePath('apps/v1', 'Deployment', 'ctl', d.metadata.name)}/status`, {
       status: { conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }] },
     }),
   );

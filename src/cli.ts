@@ -170,6 +170,8 @@ async function main(argv: string[]) {
         leaseNamespace,
         concurrency,
         probe,
+        // The stand-in answers for the sidecars too (GET <url>/<namespace>/<name>/recording).
+        ...(typeof probe === 'function' ? { recordingLocator: probe } : {}),
         ...(nodeAddress ? { nodeAddress } : {}),
         watchNamespaces,
         imagePullSecrets,

@@ -92,8 +92,11 @@ export interface ReconcilerOptions {
 export const LIVE_GRACE_MS = 10_000;
 /** A moved viewer count reaches status at most this often per stream... */
 export const VIEWERS_MIN_INTERVAL_MS = 60_000;
-/** ...and at most this often over all streams (the live loop's other writes are transitions, rare by nature). */
-export const VIEWER_WRITES_PER_SECOND = 5;
+/**
+ * ...and at most this often over all streams. Beside it: recording figures (≤ 5/s, about 2.2/s for 1 000 recording
+ * streams: ./recording-status.ts) and transitions (going live or offline), rare by nature.
+ */
+export const VIEWER_WRITES_PER_SECOND = 4;
 const VIEWER_WRITES_BURST = 20;
 
 /** A token bucket: `take` succeeds at most `rate` times a second on average, `burst` at once. */
