@@ -48,7 +48,7 @@ const CHURNING = Math.min(N, 1000);
 const SIDECAR = 'ghcr.io/vstream/vstream:bench';
 // The heap settings the chart gives the controller (values.yaml nodeOptions): V8 otherwise grows the heap far past
 // what the caches need before it collects.
-const NODE_FLAGS = '--max-old-space-size=112 --max-semi-space-size=2';
+const NODE_FLAGS = '--max-old-space-size=112 --max-semi-space-size=4';
 
 const cluster = await startCluster({ tier: 'fast' });
 const kube = await Kube.load(cluster.kubeconfig);
@@ -265,7 +265,7 @@ try {
     ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, LOG_LEVEL: 'warn' },
+      env: { MALLOC_ARENA_MAX: '2', ...process.env, LOG_LEVEL: 'warn' }, // as the chart sets it
     },
   );
   let rssPeak = 0;
