@@ -3,16 +3,15 @@
 // the pods and the test runs the controller; in the node project (the real-node tier, chart installed by the global
 // setup) and against a real cluster (VSTREAM_USE_EXISTING_CLUSTER=true, e.g. kind with the chart installed by
 // test/e2e/kind/run.sh) the installed controller and real pods do, reached by port-forwards through the API server.
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort } from '../../dev/cluster.ts';
 import { PodRunner } from '../../dev/pod-runner.ts';
-import { REPO_ROOT, toolPath } from '../../dev/tools.ts';
+import { REPO_ROOT } from '../../dev/tools.ts';
 import { ConditionType, Reason } from '../../src/api/conditions.ts';
 import type { LiveStream } from '../../src/api/livestream.ts';
 import { mediamtxRequest } from '../../src/auth/request.ts';
@@ -345,46 +344,5 @@ describe('a JWT-protected, recorded stream', () => {
     );
     const pvcs = await kube.list(`/api/v1/namespaces/${ns}/persistentvolumeclaims`);
     expect(pvcs.items.map((p) => p.metadata.name)).toContain('show-recordings');
-  });
-});
-
-describe('the cost of the auth hop', () => {
-  it('measures ffmpeg start -> playable HLS with the same MediaMTX and authMethod internal', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vstream-internal-'));
-    mkdirSync(join(dir, 'rec'));
-    const [rtmp, hls] = [await freePort(), await freePort()];
-    writeFileSync(
-      join(dir, 'mediamtx.yml'),
-      [
-        'logLevel: warn',
-        'authMethod: internal',
-        `rtmpAddress: 127.0.0.1:${rtmp}`,
-        `hlsAddress: 127.0.0.1:${hls}`,
-        'hlsVariant: lowLatency',
-        'rtsp: false',
-        'webrtc: false',
-        'srt: false',
-        'moq: false',
-        'paths:',
-        '  live/internal: {}',
-        '',
-      ].join('\n'),
-    );
-    const mtx = spawn(toolPath('mediamtx'), [join(dir, 'mediamtx.yml')], { cwd: dir, stdio: 'ignore' });
-    try {
-      await waitUntil(
-        'internal MediaMTX up',
-        async () => (await httpGet(`http://127.0.0.1:${hls}/`)).status > 0,
-        20_000,
-      );
-      const p = publishRtmp(`rtmp://127.0.0.1:${rtmp}/live/internal`, 30);
-      publishers.push(p);
-      const play = await waitPlayable(`http://127.0.0.1:${hls}`, 'live/internal', {}, p.startedAt);
-      console.log(`[e2e] ffmpeg start -> first playable HLS playlist (authMethod internal): ${play.ms}ms`);
-      expect(play.media).toContain('#EXTINF');
-      await p.stop();
-    } finally {
-      mtx.kill('SIGKILL');
-    }
   });
 });
