@@ -388,7 +388,11 @@ export const LiveStreamStatus = Struct(
     }),
     path: Type.String({ description: 'MediaMTX path of the stream.' }),
     live: Type.Boolean({ description: 'A publisher is online.' }),
-    viewers: Type.Integer({ description: 'Readers currently playing the stream.', minimum: 0 }),
+    viewers: Type.Integer({
+      description:
+        'Readers playing the stream, as last reported: a changed count reaches status within about a minute (the exact count is in MediaMTX metrics, paths_readers).',
+      minimum: 0,
+    }),
     endpoints: Struct(
       {
         host: Type.String({
