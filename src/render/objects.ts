@@ -163,6 +163,16 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
   };
 
   const jwtRef = spec.playback.access === 'jwt' ? spec.playback.jwt?.keysSecretRef : undefined;
+  // Each restream Secret once, its keys sorted: the pod template changes only when the set of Secrets does.
+  const restreamKeys = new Map<string, Set<string>>();
+  for (const t of spec.restream ?? []) {
+    const keys = restreamKeys.get(t.secretRef.name) ?? new Set<string>();
+    keys.add(t.secretRef.key ?? 'streamKey');
+    restreamKeys.set(t.secretRef.name, keys);
+  }
+  const restreamRefs = [...restreamKeys]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, keys]) => [name, [...keys].sort()] as const);
   const secretVolume = (volName: string, secretName: string, key: string) => ({
     name: volName,
     secret: { secretName, items: [{ key, path: key }], defaultMode: 0o440 },
@@ -190,6 +200,24 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
         ]
       : []),
     ...(spec.recording.enabled ? [{ name: 'recordings', persistentVolumeClaim: { claimName: n.recordings } }] : []),
+    ...(restreamRefs.length
+      ? [
+          {
+            name: 'restream-keys',
+            projected: {
+              defaultMode: 0o440,
+              // optional: a missing Secret stops that target (status.restream says so), not the stream.
+              sources: restreamRefs.map(([secretName, keys]) => ({
+                secret: {
+                  name: secretName,
+                  items: keys.map((key) => ({ key, path: `${secretName}/${key}` })),
+                  optional: true,
+                },
+              })),
+            },
+          },
+        ]
+      : []),
   ];
 
   const probePort = ports.find((p) => p.protocol === 'TCP')?.name ?? 'metrics';
@@ -236,6 +264,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       ...(jwtRef ? [{ name: 'jwt-keys', mountPath: secretFiles.jwt, readOnly: true }] : []),
       // Retention (src/recording/) runs in this container: it deletes old segments and watches free space.
       ...(spec.recording.enabled ? [{ name: 'recordings', mountPath: RECORDINGS_DIR }] : []),
+      ...(restreamRefs.length ? [{ name: 'restream-keys', mountPath: secretFiles.restream, readOnly: true }] : []),
     ],
   };
 
