@@ -14,7 +14,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Informer } from '../src/controller/informer.ts';
 import type { Kube, KubeObject } from '../src/kube/rest.ts';
@@ -32,11 +32,9 @@ interface Container {
 interface Volume {
   name: string;
   configMap?: { name: string };
-  secret?: { secretName: string; items?: { key: string; path: string }[] };
+  secret?: { secretName: string; items?: { key: string; path: string }[]; optional?: boolean };
   persistentVolumeClaim?: { claimName: string };
   emptyDir?: object;
-  /** Secret sources only (what the renderer uses), files at each item's path. */
-  projected?: { sources: { secret?: { name: string; items?: { key: string; path: string }[]; optional?: boolean } }[] };
 }
 interface PodSpec {
   containers: Container[];
@@ -207,7 +205,7 @@ export class PodRunner {
     // Volumes whose source is missing keep the pod from starting, as kubelet would (ContainerCreating).
     for (const v of spec.volumes) {
       if (v.configMap && !this.configMaps.get(ns, v.configMap.name)) return;
-      if (v.secret && !this.secrets.get(ns, v.secret.secretName)) return;
+      if (v.secret && !v.secret.optional && !this.secrets.get(ns, v.secret.secretName)) return;
     }
     const mountMap: [string, string][] = [];
     for (const v of spec.volumes) {
@@ -217,11 +215,7 @@ export class PodRunner {
       else {
         target = join(dir, 'volumes', v.name);
         pod.volumeDirs.set(v.name, {
-          source: v.configMap
-            ? `cm/${v.configMap.name}`
-            : v.secret
-              ? `secret/${v.secret.secretName}`
-              : `projected/${JSON.stringify(v.projected?.sources ?? [])}`,
+          source: v.configMap ? `cm/${v.configMap.name}` : `secret/${v.secret!.secretName}`,
           dir: target,
         });
       }
@@ -281,46 +275,28 @@ export class PodRunner {
     this.log.info({ pod: key, ports: pod.endpoints.ports }, 'pod started');
   }
 
-  /** A projected volume's files from its Secret sources; a missing optional Secret or key contributes nothing. */
-  private projectedFiles(ns: string, sourcesJson: string): Record<string, string> {
-    const files: Record<string, string> = {};
-    const sources = JSON.parse(sourcesJson) as NonNullable<Volume['projected']>['sources'];
-    for (const { secret } of sources) {
-      if (!secret) continue;
-      const data = (this.secrets.get(ns, secret.name)?.data as Record<string, string> | undefined) ?? {};
-      for (const { key, path } of secret.items ?? Object.keys(data).map((k) => ({ key: k, path: k })))
-        if (data[key] !== undefined) files[path] = Buffer.from(data[key], 'base64').toString('utf8');
-    }
-    return files;
-  }
-
   /** Writes volume contents kubelet-style; swaps ..data only when the source changed. */
   private refreshVolumes(pod: RunningPod, ns: string): void {
     const { rewrite } = pod;
     for (const [, { source, dir }] of pod.volumeDirs) {
-      const slash = source.indexOf('/');
-      const [kind, name] = [source.slice(0, slash), source.slice(slash + 1)];
-      const files: Record<string, string> | undefined =
-        kind === 'projected' ? this.projectedFiles(ns, name) : undefined;
-      const obj =
-        kind === 'cm' ? this.configMaps.get(ns, name) : kind === 'secret' ? this.secrets.get(ns, name) : undefined;
-      if (!obj && !files) continue;
-      const out: Record<string, string> =
-        files ??
-        (kind === 'cm'
+      const [kind, name] = source.split('/') as [string, string];
+      const obj = kind === 'cm' ? this.configMaps.get(ns, name) : this.secrets.get(ns, name);
+      if (!obj) continue;
+      const files: Record<string, string> =
+        kind === 'cm'
           ? Object.fromEntries(
-              Object.entries((obj?.data as Record<string, string>) ?? {}).map(([k, v]) => [k, rewrite(v)]),
+              Object.entries((obj.data as Record<string, string>) ?? {}).map(([k, v]) => [k, rewrite(v)]),
             )
           : Object.fromEntries(
-              Object.entries((obj?.data as Record<string, string>) ?? {}).map(([k, v]) => [
+              Object.entries((obj.data as Record<string, string>) ?? {}).map(([k, v]) => [
                 k,
                 Buffer.from(v, 'base64').toString('utf8'),
               ]),
-            ));
-      const digest = createHash('sha256').update(JSON.stringify(out)).digest('hex');
+            );
+      const digest = createHash('sha256').update(JSON.stringify(files)).digest('hex');
       if (pod.sourceDigests.get(dir) === digest) continue;
       pod.sourceDigests.set(dir, digest);
-      atomicWriteDir(dir, out);
+      atomicWriteDir(dir, files);
     }
   }
 
@@ -363,11 +339,7 @@ function templateHash(d: KubeObject): string {
 export function atomicWriteDir(dir: string, files: Record<string, string>): void {
   const stamp = `..${Date.now()}_${Math.random().toString(36).slice(2, 8)}`;
   mkdirSync(join(dir, stamp), { recursive: true });
-  for (const [name, content] of Object.entries(files)) {
-    // A nested path (a projected item's "<secret>/<key>") gets its directories, reached through its top-level entry.
-    mkdirSync(dirname(join(dir, stamp, name)), { recursive: true });
-    writeFileSync(join(dir, stamp, name), content, { mode: 0o640 });
-  }
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, stamp, name), content, { mode: 0o640 });
   const tmpLink = join(dir, '..data_tmp');
   rmSync(tmpLink, { force: true });
   symlinkSync(stamp, tmpLink);
@@ -376,7 +348,7 @@ export function atomicWriteDir(dir: string, files: Record<string, string>): void
   for (const entry of readdirSync(dir))
     if (entry.startsWith('..') && entry !== stamp && entry !== '..data')
       rmSync(join(dir, entry), { recursive: true, force: true });
-  for (const name of new Set(Object.keys(files).map((f) => f.split('/')[0]!))) {
+  for (const name of Object.keys(files)) {
     try {
       symlinkSync(join('..data', name), join(dir, name));
     } catch {

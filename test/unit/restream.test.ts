@@ -129,27 +129,19 @@ describe('render', () => {
     expect(cm.data['mediamtx.yml']).not.toContain('forward');
   });
 
-  it('mounts each Secret once, optional, in the auth container only', () => {
+  it('mounts each Secret once, whole and optional, in the auth container only', () => {
     const pod = (r.deployment as unknown as { spec: { template: { spec: unknown } } }).spec.template.spec as {
-      volumes: {
-        name: string;
-        projected?: { sources: { secret: { name: string; items: unknown[]; optional: boolean } }[] };
-      }[];
-      containers: { name: string; volumeMounts: { name: string }[] }[];
+      volumes: { name: string; secret?: { secretName: string; optional?: boolean; items?: unknown } }[];
+      containers: { name: string; volumeMounts: { name: string; mountPath: string }[] }[];
     };
-    const vol = pod.volumes.find((v) => v.name === 'restream-keys');
-    expect(vol?.projected?.sources.map((s) => s.secret)).toEqual([
-      {
-        name: 'keys',
-        items: [
-          { key: 'backup', path: 'keys/backup' },
-          { key: 'twitch', path: 'keys/twitch' },
-        ],
-        optional: true,
-      },
-      { name: 'yt', items: [{ key: 'streamKey', path: 'yt/streamKey' }], optional: true },
+    const vols = pod.volumes.filter((v) => v.name.startsWith('restream-'));
+    expect(vols).toEqual([
+      { name: 'restream-0', secret: { secretName: 'keys', optional: true, defaultMode: 0o440 } },
+      { name: 'restream-1', secret: { secretName: 'yt', optional: true, defaultMode: 0o440 } },
     ]);
-    const mounted = pod.containers.filter((c) => c.volumeMounts.some((m) => m.name === 'restream-keys'));
-    expect(mounted.map((c) => c.name)).toEqual(['auth']);
+    const mounts = pod.containers.flatMap((c) =>
+      c.volumeMounts.filter((m) => m.name.startsWith('restream-')).map((m) => `${c.name}:${m.mountPath}`),
+    );
+    expect(mounts).toEqual(['auth:/var/run/vstream/restream/keys', 'auth:/var/run/vstream/restream/yt']);
   });
 });
