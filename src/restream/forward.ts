@@ -34,6 +34,7 @@ export function sameForward(have: ForwardDest[] | undefined, want: ForwardDest[]
 /** MediaMTX's defs.APIForwardDest (the fields read here). */
 export interface ForwardItem {
   pos: number;
+  conf?: ForwardDest;
   state: 'idle' | 'forwarding' | 'error';
   lastError?: string;
   outboundBytes?: number;
@@ -62,6 +63,16 @@ export function safeReason(text: string, secrets: string[]): string {
   return out.length > MAX_REASON ? `${out.slice(0, MAX_REASON - 1)}…` : out;
 }
 
+/** MediaMTX's terse errors, in words a user can act on. */
+function explain(error: string): string {
+  if (error === '') return 'the target refused or dropped the stream';
+  // An RTMP server that does not take the key closes the connection in the middle of the publish.
+  if (error === 'EOF')
+    return 'the target closed the connection during the publish (EOF): most often a wrong stream key';
+  if (/connection refused/.test(error)) return `the target refuses connections: ${error}`;
+  return error;
+}
+
 /**
  * One target's state from its forward item (undefined when MediaMTX runs none: nobody on air) and the bytes it had
  * sent at the previous look. MediaMTX says `forwarding` from the moment an attempt starts, so media flowing (bytes
@@ -79,8 +90,7 @@ export function targetState(
     return { state: 'Retrying', reason: `Secret ${secret} has no key ${key} (or does not exist)` };
   }
   if (!item || item.state === 'idle') return { state: 'Idle' };
-  if (item.state === 'error')
-    return { state: 'Retrying', reason: safeReason(item.lastError || 'the destination refused or dropped', secrets) };
+  if (item.state === 'error') return { state: 'Retrying', reason: explain(safeReason(item.lastError ?? '', secrets)) };
   const bytes = item.outboundBytes ?? 0;
   return bytes > 0 && previousBytes !== undefined && bytes > previousBytes
     ? { state: 'Connected' }

@@ -118,8 +118,10 @@ export class RestreamSync {
     const seen = new Set<string>();
     for (const [i, t] of targets.entries()) {
       seen.add(t.name);
+      // Matched by destination, not position: MediaMTX numbers its destinations itself (from 1).
       const pos = posOf.get(t.name);
-      const item = pos === undefined ? undefined : items.find((it) => it.pos === pos);
+      const dest = pos === undefined ? undefined : want[pos]?.dest;
+      const item = dest === undefined ? undefined : items.find((it) => it.conf?.dest === dest);
       const next = targetState(item, this.bytes.get(t.name), keys[i] ? undefined : t.keyFile, secrets);
       if (item?.outboundBytes !== undefined) this.bytes.set(t.name, item.outboundBytes);
       else this.bytes.delete(t.name);
