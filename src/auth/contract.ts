@@ -96,6 +96,7 @@ export const AuthConfigSchema = Type.Object(
               pattern: '^(rtmps?|whips?)://\\S+$',
             }),
             keyFile: FilePath('File holding the stream key (RTMP) or Bearer token (WHIP).'),
+            secret: Type.String({ description: 'The Secret and key it comes from, "<name>/<key>", for messages.' }),
           },
           strict,
         ),

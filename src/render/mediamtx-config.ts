@@ -235,7 +235,14 @@ export function authConfig(spec: ResolvedSpec, publishKey: string): AuthConfig {
     metrics: { allow: true },
     ...(spec.recording.enabled ? { recording: recordingConfig(spec) } : {}),
     ...(spec.restream?.length
-      ? { restream: spec.restream.map((t) => ({ name: t.name, url: t.url, keyFile: restreamKeyFile(t.secretRef) })) }
+      ? {
+          restream: spec.restream.map((t) => ({
+            name: t.name,
+            url: t.url,
+            keyFile: restreamKeyFile(t.secretRef),
+            secret: `${t.secretRef.name}/${t.secretRef.key ?? 'streamKey'}`,
+          })),
+        }
       : {}),
   };
 }

@@ -81,12 +81,12 @@ function explain(error: string): string {
 export function targetState(
   item: ForwardItem | undefined,
   previousBytes: number | undefined,
-  /** The key file when it is missing or empty (a Secret or key that does not exist is mounted as nothing). */
-  missingKeyFile: string | undefined,
+  /** "<Secret>/<key>" when the key file is missing or empty (a Secret or key that does not exist is mounted as nothing). */
+  missingKey: string | undefined,
   secrets: string[],
 ): { state: TargetState; reason?: string } {
-  if (missingKeyFile) {
-    const [secret, key] = missingKeyFile.split('/').slice(-2);
+  if (missingKey) {
+    const [secret, key] = missingKey.split('/');
     return { state: 'Retrying', reason: `Secret ${secret} has no key ${key} (or does not exist)` };
   }
   if (!item || item.state === 'idle') return { state: 'Idle' };

@@ -122,7 +122,7 @@ export class RestreamSync {
       const pos = posOf.get(t.name);
       const dest = pos === undefined ? undefined : want[pos]?.dest;
       const item = dest === undefined ? undefined : items.find((it) => it.conf?.dest === dest);
-      const next = targetState(item, this.bytes.get(t.name), keys[i] ? undefined : t.keyFile, secrets);
+      const next = targetState(item, this.bytes.get(t.name), keys[i] ? undefined : t.secret, secrets);
       if (item?.outboundBytes !== undefined) this.bytes.set(t.name, item.outboundBytes);
       else this.bytes.delete(t.name);
       const prev = this.states.get(t.name);

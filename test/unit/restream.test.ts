@@ -44,7 +44,7 @@ describe('target state', () => {
   });
 
   it('names the Secret and key of a missing key file', () => {
-    expect(targetState(undefined, undefined, '/var/run/vstream/restream/yt/streamKey', [])).toEqual({
+    expect(targetState(undefined, undefined, 'yt/streamKey', [])).toEqual({
       state: 'Retrying',
       reason: 'Secret yt has no key streamKey (or does not exist)',
     });
@@ -122,9 +122,24 @@ describe('render', () => {
   it('gives the sidecar file paths, valid against its schema', () => {
     expect(Value.Check(AuthConfigSchema, auth)).toBe(true);
     expect(auth.restream).toEqual([
-      { name: 'youtube', url: 'rtmps://a.rtmps.youtube.com/live2', keyFile: '/var/run/vstream/restream/yt/streamKey' },
-      { name: 'twitch', url: 'rtmps://live.twitch.tv/app', keyFile: '/var/run/vstream/restream/keys/twitch' },
-      { name: 'backup', url: 'rtmp://b.example/live', keyFile: '/var/run/vstream/restream/keys/backup' },
+      {
+        name: 'youtube',
+        url: 'rtmps://a.rtmps.youtube.com/live2',
+        keyFile: '/var/run/vstream/restream/yt/streamKey',
+        secret: 'yt/streamKey',
+      },
+      {
+        name: 'twitch',
+        url: 'rtmps://live.twitch.tv/app',
+        keyFile: '/var/run/vstream/restream/keys/twitch',
+        secret: 'keys/twitch',
+      },
+      {
+        name: 'backup',
+        url: 'rtmp://b.example/live',
+        keyFile: '/var/run/vstream/restream/keys/backup',
+        secret: 'keys/backup',
+      },
     ]);
     expect(cm.data['mediamtx.yml']).not.toContain('forward');
   });
