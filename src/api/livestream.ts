@@ -37,6 +37,54 @@ export const ASYMMETRIC_JWT_ALGORITHMS = [
 export const HMAC_JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
 export const JWT_ALGORITHMS = [...ASYMMETRIC_JWT_ALGORITHMS, ...HMAC_JWT_ALGORITHMS] as const;
 
+export const SLATE_VIDEO_CODECS = ['H264', 'H265', 'AV1', 'VP9'] as const;
+export const SLATE_AUDIO_CODECS = ['AAC', 'Opus', 'None'] as const;
+
+const OfflineSlate = withRules(
+  Type.Object(
+    {
+      video: StringEnum(SLATE_VIDEO_CODECS, { description: 'The video codec the streamer sends.', default: 'H264' }),
+      audio: Type.Object(
+        {
+          codec: StringEnum(SLATE_AUDIO_CODECS, {
+            description: 'The audio codec the streamer sends (OBS and ffmpeg over RTMP: AAC), or None for video only.',
+          }),
+          sampleRate: Type.Integer({
+            description: 'AAC sample rate in Hz, exactly as the encoder sends it (OBS default: 48000).',
+            minimum: 8000,
+            maximum: 96000,
+          }),
+          channels: Type.Integer({ description: 'AAC channel count (OBS default: 2).', minimum: 1, maximum: 8 }),
+        },
+        {
+          description: 'The audio the streamer sends.',
+          required: ['codec'],
+          additionalProperties: false,
+        },
+      ),
+    },
+    {
+      description:
+        'Keep viewers’ players running while the streamer is away (MediaMTX alwaysAvailable): between publishes the stream plays a black, silent slate instead of ending, so a network blip or an encoder restart does not throw every viewer out. MediaMTX then accepts only a publisher whose tracks are exactly these (codec, and for AAC the sample rate and channel count): a streamer with other settings is refused with "wants to publish ..., but stream expects ..." in the mediamtx container’s log. Set it to what the encoder sends.',
+      required: ['audio'],
+      additionalProperties: false,
+    },
+  ),
+  [
+    {
+      rule: "self.audio.codec != 'AAC' || (has(self.audio.sampleRate) && has(self.audio.channels))",
+      message:
+        'spec.ingest.offlineSlate.audio needs sampleRate and channels for AAC: MediaMTX refuses a publisher whose AAC settings differ from the slate’s',
+      fieldPath: '.audio',
+    },
+    {
+      rule: "self.audio.codec == 'AAC' || (!has(self.audio.sampleRate) && !has(self.audio.channels))",
+      message: 'spec.ingest.offlineSlate.audio.sampleRate and channels apply to AAC only',
+      fieldPath: '.audio',
+    },
+  ],
+);
+
 const Ingest = Struct(
   {
     protocols: Type.Array(StringEnum(INGEST_PROTOCOLS, { description: 'An ingest protocol.' }), {
@@ -51,6 +99,7 @@ const Ingest = Struct(
       'Secret key holding the publish token(s), one per line; every listed token is accepted so a token can be rotated without cutting off a live streamer. When absent the operator generates the Secret <name>-publish once and never replaces it.',
       'token',
     ),
+    offlineSlate: OfflineSlate,
   },
   { description: 'How streamers publish to this stream.', additionalProperties: false, default: {} },
 );

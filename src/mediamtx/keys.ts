@@ -70,6 +70,8 @@ export const PATH_KEYS: Record<string, string> = {
   recordFormat: '1.2.0',
   recordSegmentDuration: '1.2.0',
   recordDeleteAfter: '1.2.0',
+  alwaysAvailable: '1.16.0',
+  alwaysAvailableTracks: '1.16.0',
 };
 
 const parse = (v: string) => v.replace(/^v/, '').split('.').map(Number) as [number, number, number];

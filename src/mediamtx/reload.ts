@@ -104,6 +104,9 @@ export const PATH_RELOAD: Record<string, KeyReload> = {
   recordFormat: recorder,
   recordSegmentDuration: recorder,
   recordDeleteAfter: recorder,
+  // Not in pathConfCanBeUpdated (internal/core/path_manager.go): the path is recreated.
+  alwaysAvailable: pathRestart,
+  alwaysAvailableTracks: pathRestart,
 };
 
 export interface ConfigChange extends KeyReload {

@@ -141,12 +141,26 @@ export function mediamtxConfig(spec: ResolvedSpec, edge: EdgeConfig = {}): Recor
         // Retention is the sidecar's (src/recording/): by age and size, leftovers and empty directories included,
         // never the segment being written. MediaMTX's own cleaner would race it, so it is off.
         recordDeleteAfter: '0s',
+        ...(spec.ingest.offlineSlate ? slateConfig(spec.ingest.offlineSlate) : {}),
       },
     },
   };
   const bad = unknownKeys({ ...config, ...tlsConfig(spec) }, MEDIAMTX_VERSION);
   if (bad.length) throw new Error(`renderer emitted keys MediaMTX ${MEDIAMTX_VERSION} rejects: ${bad.join(', ')}`);
   return config;
+}
+
+/** spec.ingest.offlineSlate as MediaMTX's always-available path settings (its built-in black, silent slate). */
+export function slateConfig(slate: NonNullable<ResolvedSpec['ingest']['offlineSlate']>): Record<string, unknown> {
+  const a = slate.audio;
+  return {
+    alwaysAvailable: true,
+    alwaysAvailableTracks: [
+      { codec: slate.video ?? 'H264' },
+      ...(a.codec === 'AAC' ? [{ codec: 'MPEG4Audio', sampleRate: a.sampleRate, channelCount: a.channels }] : []),
+      ...(a.codec === 'Opus' ? [{ codec: 'Opus' }] : []),
+    ],
+  };
 }
 
 /**

@@ -179,4 +179,27 @@ export const INVALID: InvalidCase[] = [
     expect: ['spec.tls.allowPlaintext[0]', 'Unsupported value'],
     cel: false,
   },
+  {
+    title: 'duplicate restream target names',
+    spec: {
+      restream: [
+        { name: 'a', url: 'rtmp://h/app', secretRef: { name: 'k' } },
+        { name: 'a', url: 'rtmp://h2/app', secretRef: { name: 'k' } },
+      ],
+    },
+    expect: ['spec.restream[1]', 'Duplicate'],
+    cel: false,
+  },
+  {
+    title: 'offline slate AAC without its settings',
+    spec: { ingest: { offlineSlate: { audio: { codec: 'AAC' } } } },
+    expect: ['spec.ingest.offlineSlate.audio', 'needs sampleRate and channels'],
+    cel: true,
+  },
+  {
+    title: 'offline slate without audio',
+    spec: { ingest: { offlineSlate: { video: 'H264' } } },
+    expect: ['spec.ingest.offlineSlate.audio', 'Required'],
+    cel: false,
+  },
 ];
