@@ -532,7 +532,9 @@ export const LiveStreamStatus = Struct(
       },
       { description: 'Where recordings are written, what is kept and how to play it back.' },
     ),
-    webhooks: Type.Array(WebhookStatus, { description: 'Per entry of spec.webhooks: what was last sent and how it went.' }),
+    webhooks: Type.Array(WebhookStatus, {
+      description: 'Per entry of spec.webhooks: what was last sent and how it went.',
+    }),
   },
   { description: 'Observed state of the stream.' },
 );

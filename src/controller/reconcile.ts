@@ -12,10 +12,6 @@ import { isConflict, type Kube, KubeError, type KubeObject, objectPath, resource
 import { type ConfigChange, configChanges, whoWouldDrop } from '../mediamtx/reload.ts';
 import type { ObservedService } from '../render/endpoints.ts';
 import { names } from '../render/names.ts';
-import { eventId } from '../webhooks/event.ts';
-import { WebhookHub } from '../webhooks/hub.ts';
-import type { QueueOptions } from '../webhooks/queue.ts';
-import { eventsBetween } from '../webhooks/transitions.ts';
 import {
   CONFIG_FILE,
   childObjects,
@@ -26,6 +22,10 @@ import {
   TEMPLATE_HASH_ANNOTATION,
 } from '../render/objects.ts';
 import { newPublishToken } from '../token/publish.ts';
+import { eventId } from '../webhooks/event.ts';
+import { WebhookHub } from '../webhooks/hub.ts';
+import type { QueueOptions } from '../webhooks/queue.ts';
+import { eventsBetween } from '../webhooks/transitions.ts';
 import { type CertificateCheck, checkCertificate, isoSeconds } from './certificate.ts';
 import {
   APPLIED_HASH_ANNOTATION,

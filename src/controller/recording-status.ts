@@ -126,7 +126,9 @@ export class RecordingFiguresCache {
     const seen = this.segments.get(key);
     this.segments.set(key, { count: got.segments, ...(got.newest ? { newest: got.newest } : {}) });
     const segmentReady =
-      seen && got.segments > seen.count && seen.newest ? { completedAt: seen.newest, segments: got.segments } : undefined;
+      seen && got.segments > seen.count && seen.newest
+        ? { completedAt: seen.newest, segments: got.segments }
+        : undefined;
     const withSegment = <T extends object>(r: T) => (segmentReady ? { ...r, segmentReady } : r);
     const figures = figuresOf(got);
     const change: PauseChange =

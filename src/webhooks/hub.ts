@@ -141,7 +141,11 @@ export class WebhookHub {
       for (const p of entry.pending ?? []) {
         if (this.queue.has(target, p.id)) continue;
         const body = JSON.stringify(
-          cloudEvent(p as WebhookEvent, { namespace: ls.metadata.namespace, name: ls.metadata.name, uid: ls.metadata.uid }),
+          cloudEvent(p as WebhookEvent, {
+            namespace: ls.metadata.namespace,
+            name: ls.metadata.name,
+            uid: ls.metadata.uid,
+          }),
         );
         this.queue.push({
           target,
@@ -180,7 +184,8 @@ export class WebhookHub {
     if (!entry) return;
     const pending = entry.pending?.find((p) => p.id === o.job.id);
     entry.lastDelivery = new Date(o.at).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    entry.lastResult = o.final && !o.delivered && o.attempts > 1 ? `${o.result} (gave up after ${o.attempts} attempts)` : o.result;
+    entry.lastResult =
+      o.final && !o.delivered && o.attempts > 1 ? `${o.result} (gave up after ${o.attempts} attempts)` : o.result;
     entry.consecutiveFailures = o.delivered ? 0 : (entry.consecutiveFailures ?? 0) + (o.attempts ? 1 : 0);
     if (o.final) {
       if (pending) entry.lastEvent = `${pending.type} ${pending.id}`;

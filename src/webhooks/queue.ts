@@ -154,7 +154,14 @@ export class DeliveryQueue {
     if (this.size >= bound) {
       // Everything queued is in flight: the new one is the one that cannot wait.
       this.m?.dropped.inc({ reason: 'queue_full' });
-      this.opts.onOutcome({ job, delivered: false, final: true, result: 'Failed: dropped, queue full', attempts: 0, at: Date.now() });
+      this.opts.onOutcome({
+        job,
+        delivered: false,
+        final: true,
+        result: 'Failed: dropped, queue full',
+        attempts: 0,
+        at: Date.now(),
+      });
       return;
     }
     const q = this.targets.get(job.target) ?? [];

@@ -42,7 +42,12 @@ export function eventsBetween(
     });
   }
   if (after && after !== before)
-    events.push({ id: eventId(uid, 'stream.live', after), type: 'stream.live', time: after, data: { sessionStart: after } });
+    events.push({
+      id: eventId(uid, 'stream.live', after),
+      type: 'stream.live',
+      time: after,
+      data: { sessionStart: after },
+    });
   const f = failure(next);
   const was = failure(old);
   if (f && (!was || was.reason !== f.reason))
