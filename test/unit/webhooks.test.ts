@@ -1,12 +1,8 @@
 // Webhooks: the signer against the verification snippet users copy from docs/webhooks.md, the CloudEvent, the
 // transitions a status write stands for, the bounded delivery queue (fake timers), and the outbox across a leader
 // change on the fake API server.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -20,18 +16,13 @@ import { DeliveryQueue, type Outcome, type Send } from '../../src/webhooks/queue
 import { signedHeaders } from '../../src/webhooks/sign.ts';
 import { eventsBetween } from '../../src/webhooks/transitions.ts';
 import { FakeKube, fakeCaches, liveStreamObject, pathOf } from '../support/fake-kube.ts';
+import { documentedVerify, type Verify } from '../support/webhook-receiver.ts';
 
-type Verify = (secret: string | Buffer, headers: Record<string, string>, body: string, now?: number) => unknown;
 let verify: Verify;
 
 beforeAll(async () => {
   // The very code docs/webhooks.md tells users to paste.
-  const doc = readFileSync(new URL('../../docs/webhooks.md', import.meta.url), 'utf8');
-  const m = /<!-- verify-snippet:start -->\s*```js\n([\s\S]*?)```\s*<!-- verify-snippet:end -->/.exec(doc);
-  if (!m) throw new Error('docs/webhooks.md lost its verification snippet');
-  const file = join(mkdtempSync(join(tmpdir(), 'vstream-snippet-')), 'verify.mjs');
-  writeFileSync(file, m[1]!);
-  verify = ((await import(pathToFileURL(file).href)) as { verifyVstreamWebhook: Verify }).verifyVstreamWebhook;
+  verify = await documentedVerify();
 });
 
 const SECRET = 'a-signing-secret-of-some-length';
