@@ -345,6 +345,8 @@ export async function runController(opts: ControllerOptions) {
 
   const shutdown = async () => {
     log.info('shutting down: finishing in-flight reconciles');
+    // Webhook attempts in flight finish and their outcomes reach status before the Lease is let go.
+    if (workersRunning) await reconciler.webhooks.handover();
     stopWorkers();
     await Promise.all([queue.shutdown(), liveQueue.shutdown()]);
     await elector?.release();

@@ -199,10 +199,10 @@ export class Reconciler {
       log,
       ...(opts.registry ? { registry: opts.registry } : {}),
       ...opts.webhookDelivery,
-      onChange: (key) => {
+      onChange: async (key) => {
         const o = this.observations.get(key);
         if (o)
-          this.writeStatus(key, o).catch((e) =>
+          await this.writeStatus(key, o).catch((e) =>
             log.warn({ key, error: (e as Error).message }, 'webhook status write failed'),
           );
       },

@@ -21,7 +21,7 @@ type Spec = NonNullable<LiveStream['spec']['webhooks']>[number];
 /** Non-final outcomes (a failed attempt that will be retried) reach status at most this often across all streams. */
 export const FAILURE_WRITES_PER_SECOND = 2;
 /** Outcomes that arrive together (several webhooks, one stream) are written as one status update. */
-export const COALESCE_MS = 500;
+export const COALESCE_MS = 100;
 const KEY_CACHE_MS = 30_000;
 
 interface StreamState {
@@ -34,7 +34,7 @@ export interface HubOptions extends Omit<QueueOptions, 'onOutcome'> {
   kube: Pick<Kube, 'getOrUndefined'>;
   log: Logger;
   /** Asks for a status write of the stream (the reconciler coalesces and writes from the freshest state). */
-  onChange: (key: string) => void;
+  onChange: (key: string) => Promise<void>;
   registry?: Registry;
 }
 
@@ -67,6 +67,19 @@ export class WebhookHub {
       for (const t of this.writeSoon.values()) clearTimeout(t);
       this.writeSoon.clear();
     }
+  }
+
+  /**
+   * A graceful handover (shutdown): finish the attempts in flight and write their outcomes now, so the next leader
+   * finds them acknowledged instead of sending them again.
+   */
+  async handover(): Promise<void> {
+    if (!this.active) return;
+    await this.queue.drain();
+    const keys = [...this.writeSoon.keys()];
+    for (const t of this.writeSoon.values()) clearTimeout(t);
+    this.writeSoon.clear();
+    await Promise.all(keys.map((k) => this.opts.onChange(k).catch(() => undefined)));
   }
 
   forget(key: string): void {
@@ -211,7 +224,7 @@ export class WebhookHub {
     if (this.writeSoon.has(key)) return;
     const t = setTimeout(() => {
       this.writeSoon.delete(key);
-      if (this.active) this.opts.onChange(key);
+      if (this.active) void this.opts.onChange(key).catch(() => undefined);
     }, COALESCE_MS);
     t.unref?.();
     this.writeSoon.set(key, t);

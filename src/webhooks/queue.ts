@@ -86,6 +86,7 @@ export class DeliveryQueue {
   private timer?: NodeJS.Timeout;
   private timerAt = Number.POSITIVE_INFINITY;
   private running = 0;
+  private paused = false;
   private readonly opts: QueueOptions;
   private readonly m?: {
     deliveries: Counter<'result'>;
@@ -133,6 +134,7 @@ export class DeliveryQueue {
   /** Only the leader sends. Going inactive drops everything queued (the outbox in status keeps it). */
   setActive(active: boolean): void {
     this.active = active;
+    this.paused = false;
     if (!active) {
       this.targets.clear();
       this.size = 0;
@@ -141,6 +143,12 @@ export class DeliveryQueue {
       this.timer = undefined;
       this.timerAt = Number.POSITIVE_INFINITY;
     } else this.pump();
+  }
+
+  /** Starts no attempt any more and resolves when those in flight have finished (a graceful handover). */
+  async drain(): Promise<void> {
+    this.paused = true;
+    while (this.running > 0) await new Promise((r) => setTimeout(r, 20));
   }
 
   has(target: string, id: string): boolean {
@@ -198,7 +206,7 @@ export class DeliveryQueue {
   }
 
   private pump(): void {
-    if (!this.active) return;
+    if (!this.active || this.paused) return;
     const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
     for (const [target, q] of this.targets) {

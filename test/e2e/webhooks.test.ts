@@ -180,6 +180,8 @@ describe.skipIf(!local)('signed webhooks (local pod runner, two controller repli
     controllers.splice(controllers.indexOf(leader), 1);
     await waitUntil('the other replica leads', async () => other.isLeader(), 30_000);
     await new Promise((r) => setTimeout(r, 3 * LIVE_RESYNC_MS)); // the new leader polls the live session
+    log(`stream.live ids after the failover: ${JSON.stringify(of('show', 'stream.live').map((x) => x.id))}`);
+    expect(unique(of('show', 'stream.live'))).toHaveLength(before.live + 1);
     expect(of('show', 'stream.live')).toHaveLength(before.live + 1);
     await pub.stop();
     const down = await s.changedTo(false);
