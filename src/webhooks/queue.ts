@@ -58,9 +58,21 @@ interface Queued extends Job {
 }
 
 export const httpSend: Send = async (url, headers, body, timeoutMs) => {
-  const res = await request(url, {
+  // User info in the URL becomes HTTP Basic authentication (undici would drop it silently).
+  const u = new URL(url);
+  const basic = u.username
+    ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+    : undefined;
+  u.username = '';
+  u.password = '';
+  const res = await request(u, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'user-agent': 'vstream-webhooks/1', ...headers },
+    headers: {
+      'content-type': 'application/json',
+      'user-agent': 'vstream-webhooks/1',
+      ...(basic ? { authorization: basic } : {}),
+      ...headers,
+    },
     body,
     signal: AbortSignal.timeout(timeoutMs),
   });

@@ -394,3 +394,46 @@ describe('outbox: once per transition across a leader change (fake API server)',
     expect(fake.objects.get(pathOf('apps/v1', 'Deployment', NS, 'm'))).toBeDefined();
   });
 });
+
+describe('HTTP delivery', () => {
+  it('POSTs the body with the signature headers; user info in the URL becomes Basic auth; the answer body is capped', async () => {
+    const { httpSend } = await import('../../src/webhooks/queue.ts');
+    const { createServer: serve } = await import('node:http');
+    const seen: { auth?: string; url?: string; sig?: string; body: string }[] = [];
+    const srv = serve((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += String(d);
+      });
+      req.on('end', () => {
+        seen.push({
+          auth: req.headers.authorization,
+          url: req.url,
+          sig: req.headers['webhook-signature'] as string,
+          body,
+        });
+        // A receiver that answers with far more than anyone reads.
+        res.writeHead(200).end(Buffer.alloc(1024 * 1024));
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    try {
+      const status = await httpSend(
+        `http://user:p%40ss@127.0.0.1:${port}/in?x=1`,
+        signedHeaders(SECRET, 'id1', '{"a":1}'),
+        '{"a":1}',
+        5000,
+      );
+      expect(status).toBe(200);
+      expect(seen[0]).toMatchObject({
+        auth: `Basic ${Buffer.from('user:p@ss').toString('base64')}`,
+        url: '/in?x=1',
+        body: '{"a":1}',
+      });
+      expect(seen[0]!.sig).toMatch(/^v1,/);
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+  });
+});
