@@ -94,4 +94,8 @@ export const EventReason = {
   RecordingsAdopted: 'RecordingsAdopted',
   /** Recording resumed after a full volume (the pause itself is a Warning with reason VolumeFull). */
   RecordingResumed: 'RecordingResumed',
+  /** A restream target receives the stream. */
+  RestreamConnected: 'RestreamConnected',
+  /** A restream target failed (refused the key, unreachable, dropped); MediaMTX retries it every 5 s. */
+  RestreamRetrying: 'RestreamRetrying',
 } as const;
