@@ -17,6 +17,8 @@ export const ConditionType = {
   EndpointsReady: 'EndpointsReady',
   /** Recording runs (True), or is paused because the recordings volume is full (False, VolumeFull). */
   RecordingHealthy: 'RecordingHealthy',
+  /** Every spec.webhooks entry has its signing Secret (only present when spec.webhooks is set). */
+  WebhooksReady: 'WebhooksReady',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -72,6 +74,9 @@ export const Reason = {
   Recording: 'Recording',
   /** The volume is nearly full and nothing may be deleted: recording is paused, the live stream goes on. */
   VolumeFull: 'VolumeFull',
+  // WebhooksReady (False: SecretNotFound or SecretKeyMissing, naming spec.webhooks[i].secretRef)
+  /** Every webhook's signing Secret and key exists. */
+  SigningSecretsResolved: 'SigningSecretsResolved',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -369,6 +369,76 @@ const Tls = Type.Object(
   },
 );
 
+// --- webhooks (issue #12 item 1): spec.webhooks and status.webhooks, kept together -------------------------------
+/** Event types a webhook can subscribe to (CloudEvents `type` is io.vstream.<name>: docs/webhooks.md). */
+export const WEBHOOK_EVENTS = ['stream.live', 'stream.offline', 'recording.segment_ready', 'stream.failed'] as const;
+export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
+export const MAX_WEBHOOKS = 8;
+
+const Webhook = Type.Object(
+  {
+    url: Type.String({
+      description:
+        'Where events are POSTed (http or https). A query string or user info in it is sent but never shown in status.',
+      minLength: 8,
+      maxLength: 2048,
+      pattern: '^https?://[^\\s/?#]+[^\\s]*$',
+    }),
+    secretRef: SecretKeyRef(
+      'Secret key holding the signing secret (at least 16 bytes): every request carries webhook-signature, HMAC-SHA256 over "<webhook-id>.<webhook-timestamp>.<body>" with it (docs/webhooks.md). A missing Secret or key is condition WebhooksReady=False; the stream itself runs on.',
+      'secret',
+    ),
+    events: Type.Optional(
+      Type.Array(StringEnum(WEBHOOK_EVENTS, { description: 'An event type.' }), {
+        description: `Events sent to this URL: ${WEBHOOK_EVENTS.join(', ')}. Defaults to all.`,
+        minItems: 1,
+        maxItems: WEBHOOK_EVENTS.length,
+        'x-kubernetes-list-type': 'set',
+      }),
+    ),
+  },
+  { description: 'A URL told about the stream’s transitions, with signed CloudEvents.', additionalProperties: false },
+);
+
+const Webhooks = Type.Array(Webhook, {
+  description: `Up to ${MAX_WEBHOOKS} URLs told when the stream goes live or offline, a recording segment is complete, or the stream fails (docs/webhooks.md). Only the leading controller replica sends; each transition is sent once (at least once with the same id across a controller failover).`,
+  maxItems: MAX_WEBHOOKS,
+});
+
+const WebhookPendingEvent = Type.Object(
+  {
+    id: Type.String({ description: 'CloudEvents id (the same on every retry).' }),
+    type: StringEnum(WEBHOOK_EVENTS, { description: 'Event type.' }),
+    time: Type.String({ description: 'When the transition happened.', format: 'date-time' }),
+    data: Type.Optional(
+      Type.Record(Type.String(), Type.String({ description: 'A value.' }), {
+        description: 'Event data (strings).',
+        maxProperties: 16,
+      }),
+    ),
+  },
+  { description: 'An event detected and not yet delivered or given up on (the outbox a new leader resumes).' },
+);
+
+const WebhookStatus = Struct(
+  {
+    url: Type.String({ description: 'The webhook URL without query string or user info.' }),
+    lastEvent: Type.String({ description: 'Type and id of the last event delivered or given up on.' }),
+    lastDelivery: Type.String({ description: 'When the last attempt finished.', format: 'date-time' }),
+    lastResult: Type.String({
+      description: 'Result of the last attempt: "Delivered <HTTP status>" or "Failed: <reason>".',
+      maxLength: 256,
+    }),
+    consecutiveFailures: Type.Integer({ description: 'Failed attempts since the last delivery.', minimum: 0 }),
+    pending: Type.Array(WebhookPendingEvent, {
+      description: 'Events detected and not yet delivered (the outbox).',
+      maxItems: 32,
+    }),
+  },
+  { description: 'Delivery state of one entry of spec.webhooks (same position).' },
+);
+// --- end webhooks ------------------------------------------------------------------------------------------------
+
 /** Where a stream can be restreamed to: the destinations MediaMTX's own forwarder speaks, less the ones that would log a key. */
 export const RESTREAM_STATES = ['Idle', 'Connecting', 'Connected', 'Retrying'] as const;
 export type RestreamState = (typeof RESTREAM_STATES)[number];
@@ -440,6 +510,7 @@ export const LiveStreamSpec = Struct(
         'When to apply a spec change that would drop connected sessions (one that restarts a MediaMTX server or the pod): WhenIdle waits until no publisher or reader is connected, and condition ConfigApplied=False (WaitingForIdle) says what waits and whom it would drop; Immediate applies it at once and records a Warning event naming whom it dropped.',
       default: 'WhenIdle',
     }),
+    webhooks: Webhooks,
   },
   { description: 'Desired state of the stream.', additionalProperties: false, default: {} },
 );
@@ -448,7 +519,7 @@ const Condition = Type.Object(
   {
     type: Type.String({
       description:
-        'Type of the condition: Ready, Reconciled, SecretsResolved, Live, ConfigApplied, PublishTokenStable, EndpointsReady.',
+        'Type of the condition: Ready, Reconciled, SecretsResolved, Live, ConfigApplied, PublishTokenStable, EndpointsReady, RecordingHealthy, WebhooksReady.',
       maxLength: 316,
     }),
     status: StringEnum(['True', 'False', 'Unknown'], { description: 'Status of the condition.' }),
@@ -554,6 +625,9 @@ export const LiveStreamStatus = Struct(
       },
       { description: 'Where recordings are written, what is kept and how to play it back.' },
     ),
+    webhooks: Type.Array(WebhookStatus, {
+      description: 'Per entry of spec.webhooks: what was last sent and how it went.',
+    }),
     restream: Type.Array(
       Type.Object(
         {

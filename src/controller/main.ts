@@ -18,7 +18,13 @@ import { Informer } from './informer.ts';
 import { LeaderElector } from './leader.ts';
 import { type ApiLocator, inClusterLocator } from './mediamtx-probe.ts';
 import { NamespacedInformers } from './namespaces.ts';
-import { type Caches, REGENERATED_ANNOTATION, Reconciler, type SecretInfo } from './reconcile.ts';
+import {
+  type Caches,
+  REGENERATED_ANNOTATION,
+  Reconciler,
+  type ReconcilerOptions,
+  type SecretInfo,
+} from './reconcile.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export interface ControllerOptions {
@@ -50,6 +56,8 @@ export interface ControllerOptions {
   mediamtxImage?: string;
   /** How often the installed CRD's release is compared with ours (default 10 minutes). */
   crdCheckMs?: number;
+  /** Webhook delivery settings (tests shorten the backoff); defaults in src/webhooks/queue.ts. */
+  webhookDelivery?: ReconcilerOptions['webhookDelivery'];
 }
 
 const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
@@ -213,6 +221,8 @@ export async function runController(opts: ControllerOptions) {
     ...(opts.nodeAddress ? { nodeAddress: opts.nodeAddress } : {}),
     ...(opts.liveResyncMs ? { liveResyncMs: opts.liveResyncMs } : {}),
     ...(opts.recordingLocator ? { locateRecording: opts.recordingLocator } : {}),
+    ...(opts.webhookDelivery ? { webhookDelivery: opts.webhookDelivery } : {}),
+    registry,
   });
 
   const children: [string, Informer][] = [
@@ -238,6 +248,7 @@ export async function runController(opts: ControllerOptions) {
     if (workersRunning) return;
     workersRunning = true;
     m.leader.set({ name: 'vstream-controller' }, 1);
+    reconciler.setLeader(true);
     for (const ls of caches.streams.list()) queue.add(keyOf(ls));
     queue.run(async (key) => {
       if (!workersRunning) return undefined;
@@ -265,6 +276,7 @@ export async function runController(opts: ControllerOptions) {
   const stopWorkers = () => {
     workersRunning = false;
     m.leader.set({ name: 'vstream-controller' }, 0);
+    reconciler.setLeader(false);
   };
 
   const phaseTimer = setInterval(() => {
@@ -333,6 +345,8 @@ export async function runController(opts: ControllerOptions) {
 
   const shutdown = async () => {
     log.info('shutting down: finishing in-flight reconciles');
+    // Webhook attempts in flight finish and their outcomes reach status before the Lease is let go.
+    if (workersRunning) await reconciler.webhooks.handover();
     stopWorkers();
     await Promise.all([queue.shutdown(), liveQueue.shutdown()]);
     await elector?.release();

@@ -4,6 +4,7 @@
 //  - pollLive:  ask MediaMTX whether a publisher is online and how many readers it has -> status when that changed.
 //    It runs on its own queue, so a thousand live streams being polled never delay a spec change.
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { ConditionType, EventReason, Reason } from '../api/conditions.ts';
 import { API_VERSION, KIND, type LiveStream } from '../api/livestream.ts';
@@ -21,6 +22,10 @@ import {
   TEMPLATE_HASH_ANNOTATION,
 } from '../render/objects.ts';
 import { newPublishToken } from '../token/publish.ts';
+import { eventId } from '../webhooks/event.ts';
+import { WebhookHub } from '../webhooks/hub.ts';
+import type { QueueOptions } from '../webhooks/queue.ts';
+import { eventsBetween } from '../webhooks/transitions.ts';
 import { type CertificateCheck, checkCertificate, isoSeconds } from './certificate.ts';
 import {
   APPLIED_HASH_ANNOTATION,
@@ -87,6 +92,10 @@ export interface ReconcilerOptions {
   liveGraceMs?: number;
   /** Where a stream's sidecar serves GET /recording; by default the API's host on the sidecar's ops port. */
   locateRecording?: ApiLocator;
+  /** Where the webhook metrics go. */
+  registry?: Registry;
+  /** Webhook delivery settings (tests shorten the backoff); defaults in src/webhooks/queue.ts. */
+  webhookDelivery?: Omit<QueueOptions, 'onOutcome' | 'registry'>;
 }
 
 /** A streamer's reconnect after a network blip takes seconds: within this the stream is still live. */
@@ -173,6 +182,10 @@ export class Reconciler {
 
   /** status.recording figures from the sidecars (./recording-status.ts: asked and written rarely). */
   private readonly recordingFigures?: RecordingFiguresCache;
+  /** spec.webhooks: outbox, delivery queue and status.webhooks (src/webhooks/hub.ts). Sends only while active. */
+  readonly webhooks: WebhookHub;
+  /** Streams the live loop has asked MediaMTX about since this process started (or became leader). */
+  private readonly polled = new Set<string>();
   /** status.restream from the sidecars (./restream-status.ts: written when a target's state changes). */
   private readonly restreamStates?: RestreamStatusCache;
 
@@ -184,6 +197,19 @@ export class Reconciler {
     this.opts = opts;
     const locate = opts.locateRecording ?? (opts.locateApi && sidecarFromApi(opts.locateApi));
     this.recordingFigures = locate ? new RecordingFiguresCache({ locate }) : undefined;
+    this.webhooks = new WebhookHub({
+      kube,
+      log,
+      ...(opts.registry ? { registry: opts.registry } : {}),
+      ...opts.webhookDelivery,
+      onChange: async (key) => {
+        const o = this.observations.get(key);
+        if (o)
+          await this.writeStatus(key, o).catch((e) =>
+            log.warn({ key, error: (e as Error).message }, 'webhook status write failed'),
+          );
+      },
+    });
     this.restreamStates = locate ? new RestreamStatusCache({ locate }) : undefined;
     for (const [kind, cache] of this.childCaches()) {
       cache.on((type, obj) => {
@@ -237,6 +263,14 @@ export class Reconciler {
     this.viewersReportedAt.delete(key);
     this.held.delete(key);
     this.writtenStreams.forget(key);
+    this.polled.delete(key);
+    this.webhooks.forget(key);
+  }
+
+  /** Leadership gained or lost: webhooks are sent by the leader only, and a new leadership starts from status. */
+  setLeader(leader: boolean): void {
+    if (!leader) this.polled.clear();
+    this.webhooks.setActive(leader);
   }
 
   async reconcile(key: string): Promise<Result> {
@@ -259,6 +293,7 @@ export class Reconciler {
     }
 
     const secrets = await this.ensureSecrets(ls, rendered);
+    const webhookProblem = await this.checkWebhookSecrets(ls);
     const conflicts: string[] = [...secrets.conflicts];
     let applyProblem: Problem | undefined;
     // The Service goes first: the node ports it is given and its load balancer's address feed MediaMTX's config
@@ -331,6 +366,7 @@ export class Reconciler {
       ...(applyProblem ? { applyProblem } : {}),
       ...(secrets.regeneratedAt ? { tokenRegeneratedAt: secrets.regeneratedAt } : {}),
       ...(configPending ? { configPending } : {}),
+      ...(webhookProblem ? { webhookProblem } : {}),
     };
     this.observations.set(key, observation);
     await this.writeStatus(key, observation);
@@ -378,6 +414,7 @@ export class Reconciler {
       return undefined;
     }
     let probe = await this.probe(ls, observation.spec.path);
+    this.polled.add(key);
     const before = this.liveState.get(key);
     const now = Date.now();
     const grace = this.opts.liveGraceMs ?? LIVE_GRACE_MS;
@@ -467,7 +504,25 @@ export class Reconciler {
           }
         : undefined;
     const { ns, name } = { ns: ls.metadata.namespace, name: ls.metadata.name };
-    const { write, change } = await this.recordingFigures.refresh(key, ns, name, live, Date.now(), current);
+    const { write, change, segmentReady } = await this.recordingFigures.refresh(
+      key,
+      ns,
+      name,
+      live,
+      Date.now(),
+      current,
+    );
+    // A new segment began: the one before it is complete (its end is the newest the sidecar reported before).
+    const segmentEvent =
+      segmentReady &&
+      this.webhooks.add(ls, [
+        {
+          id: eventId(ls.metadata.uid ?? key, 'recording.segment_ready', segmentReady.completedAt),
+          type: 'recording.segment_ready',
+          time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          data: { segmentEnd: segmentReady.completedAt, segments: String(segmentReady.segments) },
+        },
+      ]);
     if (change === 'paused') void this.events.emit(ls, 'Warning', Reason.VolumeFull, RECORDING_PAUSED_MESSAGE);
     else if (change === 'resumed')
       void this.events.emit(
@@ -476,7 +531,22 @@ export class Reconciler {
         EventReason.RecordingResumed,
         'Space on the recordings volume again: recording resumed.',
       );
-    return write;
+    return write || Boolean(segmentEvent);
+  }
+
+  /** spec.webhooks: each signing Secret and key exists (their values are read only when a request is signed). */
+  private async checkWebhookSecrets(ls: Stream): Promise<Problem | undefined> {
+    const hooks = ls.spec?.webhooks ?? [];
+    for (const [i, w] of hooks.entries()) {
+      const p = await this.checkSecretKey(
+        ls.metadata.namespace,
+        w.secretRef.name,
+        w.secretRef.key ?? 'secret',
+        `spec.webhooks[${i}].secretRef`,
+      );
+      if (p) return p;
+    }
+    return undefined;
   }
 
   /**
@@ -820,7 +890,11 @@ export class Reconciler {
     if (!ls) return;
     const { namespace, name } = ls.metadata;
     const n = names(name);
-    const probe = this.liveState.get(key);
+    // Not asked yet since this process started (or became leader): the stored live state stands until the first
+    // poll, so a controller restart or failover is not a publisher that dropped (and no webhook says it was).
+    const probe =
+      this.liveState.get(key) ??
+      (!this.polled.has(key) && ls.status?.live ? { online: true, readers: ls.status.viewers ?? 0 } : undefined);
     const observed: Observed = {
       ...observation,
       deployment: this.child('Deployment', namespace, n.deployment),
@@ -830,9 +904,19 @@ export class Reconciler {
       ...(this.recordingFigures?.get(key) ? { recording: this.recordingFigures.get(key) } : {}),
       ...(this.restreamStates?.get(key) ? { restream: this.restreamStates.get(key) } : {}),
     };
+    const hooks = this.webhooks.statusFor(ls);
+    if (hooks) observed.webhooks = hooks;
     const desired = desiredStatus(ls, observed);
-    if (statusUpToDate(desired, ls.status)) return;
-    const status = withTransitions(desired, ls.status, new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    if (statusUpToDate(desired, ls.status)) {
+      // The outbox is written (a new leader finds it so): queue what is pending.
+      if (hooks) this.webhooks.flush(ls);
+      return;
+    }
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    let status = withTransitions(desired, ls.status, now);
+    // Transitions become webhook events in the same write that records them (the outbox: src/webhooks/hub.ts).
+    if (hooks && this.webhooks.add(ls, eventsBetween(ls.status, status, ls.metadata.uid ?? key, now)))
+      status = { ...status, webhooks: this.webhooks.statusFor(ls)! };
     const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status };
     try {
       const updated = await this.kube.apply<Stream>(body as unknown as KubeObject, FIELD_MANAGER, {
@@ -841,6 +925,7 @@ export class Reconciler {
       });
       delete updated.metadata.managedFields;
       this.writtenStreams.record(key, updated);
+      if (hooks) this.webhooks.flush(updated);
     } catch (e) {
       if (e instanceof KubeError && e.status === 404) return; // deleted meanwhile
       throw e;

@@ -50,9 +50,17 @@ export async function askSidecar(base: string, timeoutMs = 2000): Promise<Record
 
 export type PauseChange = 'paused' | 'resumed' | undefined;
 
+/** The sidecar reports one more segment than at the last look: the previous newest (last written then) is complete. */
+export interface SegmentReady {
+  completedAt: string;
+  segments: number;
+}
+
 export class RecordingFiguresCache {
   private readonly published = new Map<string, { figures: RecordingFigures; at: number }>();
   private readonly askedAt = new Map<string, number>();
+  /** Segment count and newest write at the last look, per stream: a count that grew means a segment completed. */
+  private readonly segments = new Map<string, { count: number; newest?: string }>();
   private readonly opts: {
     locate: ApiLocator;
     ask?: typeof askSidecar;
@@ -85,6 +93,7 @@ export class RecordingFiguresCache {
   forget(key: string): void {
     this.published.delete(key);
     this.askedAt.delete(key);
+    this.segments.delete(key);
   }
 
   /**
@@ -99,7 +108,7 @@ export class RecordingFiguresCache {
     now = Date.now(),
     /** The figures status carries now (written before a controller restart): they count as published. */
     current?: RecordingFigures,
-  ): Promise<{ write: boolean; change: PauseChange }> {
+  ): Promise<{ write: boolean; change: PauseChange; segmentReady?: SegmentReady }> {
     const none = { write: false, change: undefined };
     // After a restart, what status says counts as published at a time spread over the interval, so a thousand
     // streams do not all become due in the same second.
@@ -113,18 +122,27 @@ export class RecordingFiguresCache {
     this.askedAt.set(key, now);
     const got = await (this.opts.ask ?? askSidecar)(base).catch(() => undefined);
     if (!got?.updatedAt) return none;
+    // A new segment was started since the last look: the one before it is complete (webhook recording.segment_ready).
+    const seen = this.segments.get(key);
+    this.segments.set(key, { count: got.segments, ...(got.newest ? { newest: got.newest } : {}) });
+    const segmentReady =
+      seen && got.segments > seen.count && seen.newest
+        ? { completedAt: seen.newest, segments: got.segments }
+        : undefined;
+    const withSegment = <T extends object>(r: T) => (segmentReady ? { ...r, segmentReady } : r);
     const figures = figuresOf(got);
     const change: PauseChange =
       prev && prev.figures.paused !== figures.paused ? (figures.paused ? 'paused' : 'resumed') : undefined;
     const due = !prev || change || now - prev.at >= this.interval(key);
-    if (!due || (prev && same(prev.figures, figures))) return { write: false, change };
+    if (!due || (prev && same(prev.figures, figures))) return withSegment({ write: false, change });
     const second = Math.floor(now / 1000);
     if (this.window.second !== second) this.window = { second, writes: 0 };
     // Over the budget: this stream's figures wait for its next look (30 s), a pause or resume does not.
-    if (prev && !change && this.window.writes >= (this.opts.maxWritesPerSecond ?? MAX_WRITES_PER_SECOND)) return none;
+    if (prev && !change && this.window.writes >= (this.opts.maxWritesPerSecond ?? MAX_WRITES_PER_SECOND))
+      return withSegment(none);
     this.window.writes++;
     this.published.set(key, { figures, at: now });
-    return { write: true, change: change ?? (!prev && figures.paused ? 'paused' : undefined) };
+    return withSegment({ write: true, change: change ?? (!prev && figures.paused ? 'paused' : undefined) });
   }
 }
 

@@ -47,6 +47,10 @@ export interface Observed {
   probe?: { online: boolean; readers: number; reconnectingSince?: string };
   /** From the sidecar's GET /recording (published rarely: ./recording-status.ts); undefined until first asked. */
   recording?: RecordingFigures;
+  /** A spec.webhooks signing Secret (or its key) is missing: WebhooksReady=False, the stream runs on. */
+  webhookProblem?: Problem;
+  /** status.webhooks as the webhook hub has it (src/webhooks/hub.ts). */
+  webhooks?: NonNullable<LiveStreamStatus['webhooks']>;
   /** From the sidecar's GET /restream (./restream-status.ts); undefined until first asked. */
   restream?: { name: string; state: RestreamState; reason?: string; since: string }[];
 }
@@ -207,6 +211,7 @@ export function desiredStatus(
     tokenCondition(o),
     ...(where ? [endpointsCondition(o, where)] : []),
     ...(o.spec.recording?.enabled && o.recording ? [recordingCondition(o.recording)] : []),
+    ...(o.spec.webhooks?.length ? [webhooksCondition(o)] : []),
   ];
   return {
     observedGeneration: ls.metadata.generation ?? 0,
@@ -227,10 +232,22 @@ export function desiredStatus(
           },
         }
       : {}),
+    ...(o.webhooks?.length ? { webhooks: o.webhooks } : {}),
     ...(o.spec.restream?.length && o.restream
       ? { restream: o.restream.filter((t) => o.spec.restream?.some((s) => s.name === t.name)) }
       : {}),
   };
+}
+
+function webhooksCondition(o: Observed): Cond {
+  return o.webhookProblem
+    ? { type: T.WebhooksReady, status: 'False', ...o.webhookProblem }
+    : {
+        type: T.WebhooksReady,
+        status: 'True',
+        reason: R.SigningSecretsResolved,
+        message: 'Every webhook has its signing Secret; delivery results are in status.webhooks.',
+      };
 }
 
 function recordingCondition(r: RecordingFigures): Cond {

@@ -202,4 +202,34 @@ export const INVALID: InvalidCase[] = [
     expect: ['spec.ingest.offlineSlate.audio', 'Required'],
     cel: false,
   },
+  {
+    title: 'webhook URL that is not http(s)',
+    spec: { webhooks: [{ url: 'ftp://hooks.example.com/in', secretRef: { name: 'hook' } }] },
+    expect: ['spec.webhooks[0].url'],
+    cel: false,
+  },
+  {
+    title: 'webhook without a signing secret',
+    spec: { webhooks: [{ url: 'https://hooks.example.com/in' }] },
+    expect: ['spec.webhooks[0].secretRef', 'Required'],
+    cel: false,
+  },
+  {
+    title: 'webhook with an unknown event',
+    spec: {
+      webhooks: [
+        { ...{ url: 'https://hooks.example.com/in', secretRef: { name: 'hook' } }, events: ['stream.started'] },
+      ],
+    },
+    expect: ['spec.webhooks[0].events[0]', 'Unsupported value'],
+    cel: false,
+  },
+  {
+    title: 'more than 8 webhooks',
+    spec: {
+      webhooks: Array.from({ length: 9 }, () => ({ url: 'https://hooks.example.com/in', secretRef: { name: 'hook' } })),
+    },
+    expect: ['spec.webhooks', 'must have at most 8 items'],
+    cel: false,
+  },
 ];

@@ -126,3 +126,22 @@ describe('status.recording and RecordingHealthy', () => {
     expect(s.recording?.playbackURL).toMatch(/^https:\/\/.*:9996$/);
   });
 });
+
+describe('recording.segment_ready (webhooks): a segment count that grew means the previous newest is complete', () => {
+  it('reports the segment that completed, once, and nothing on the first look or after a deletion', async () => {
+    const { c } = cache([
+      sidecar({ segments: 3, newest: '2026-01-01T00:01:00.000Z' }),
+      sidecar({ segments: 4, newest: '2026-01-01T00:01:20.000Z' }),
+      sidecar({ segments: 4, newest: '2026-01-01T00:01:50.000Z' }),
+      sidecar({ segments: 3, newest: '2026-01-01T00:02:20.000Z' }),
+    ]);
+    const t = 1_000_000;
+    expect((await c.refresh('ns/a', 'ns', 'a', true, t)).segmentReady).toBeUndefined();
+    expect((await c.refresh('ns/a', 'ns', 'a', true, t + 30_000)).segmentReady).toEqual({
+      completedAt: '2026-01-01T00:01:00.000Z',
+      segments: 4,
+    });
+    expect((await c.refresh('ns/a', 'ns', 'a', true, t + 60_000)).segmentReady).toBeUndefined();
+    expect((await c.refresh('ns/a', 'ns', 'a', true, t + 90_000)).segmentReady).toBeUndefined();
+  });
+});
