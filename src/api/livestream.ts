@@ -49,24 +49,23 @@ const OfflineSlate = withRules(
           codec: StringEnum(SLATE_AUDIO_CODECS, {
             description: 'The audio codec the streamer sends (OBS and ffmpeg over RTMP: AAC), or None for video only.',
           }),
-          sampleRate: Type.Integer({
-            description: 'AAC sample rate in Hz, exactly as the encoder sends it (OBS default: 48000).',
-            minimum: 8000,
-            maximum: 96000,
-          }),
-          channels: Type.Integer({ description: 'AAC channel count (OBS default: 2).', minimum: 1, maximum: 8 }),
+          sampleRate: Type.Optional(
+            Type.Integer({
+              description: 'AAC sample rate in Hz, exactly as the encoder sends it (OBS default: 48000).',
+              minimum: 8000,
+              maximum: 96000,
+            }),
+          ),
+          channels: Type.Optional(
+            Type.Integer({ description: 'AAC channel count (OBS default: 2).', minimum: 1, maximum: 8 }),
+          ),
         },
-        {
-          description: 'The audio the streamer sends.',
-          required: ['codec'],
-          additionalProperties: false,
-        },
+        { description: 'The audio the streamer sends.', additionalProperties: false },
       ),
     },
     {
       description:
         'Keep viewers’ players running while the streamer is away (MediaMTX alwaysAvailable): between publishes the stream plays a black, silent slate instead of ending, so a network blip or an encoder restart does not throw every viewer out. MediaMTX then accepts only a publisher whose tracks are exactly these (codec, and for AAC the sample rate and channel count): a streamer with other settings is refused with "wants to publish ..., but stream expects ..." in the mediamtx container’s log. Set it to what the encoder sends.',
-      required: ['audio'],
       additionalProperties: false,
     },
   ),
