@@ -202,4 +202,10 @@ export const INVALID: InvalidCase[] = [
     expect: ['spec.ingest.offlineSlate.audio', 'Required'],
     cel: false,
   },
+  {
+    title: 'thumbnail interval below 2 s',
+    spec: { thumbnails: { enabled: true, intervalSeconds: 1 } },
+    expect: ['spec.thumbnails.intervalSeconds'],
+    cel: false,
+  },
 ];
