@@ -204,7 +204,7 @@ async function main() {
     console.log(`[media] thumbnails: ${JSON.stringify(thumbnails)}`);
     const result = {
       method:
-        'CPU: /proc utime+stime over the window, millicores (thumbnail loop: with its reaped ffmpeg children). Restream: the source MediaMTX over the baseline of the same run, per target (MediaMTX forward, as the sidecar configures it). Latency: the same video frame (matched by its bytes) read over RTMP from the source and from the target at once; added = arrival at the target reader - arrival at the source reader.',
+        'CPU: /proc utime+stime over the window, millicores (thumbnail loop: with its reaped ffmpeg children). Restream: the source MediaMTX over the baseline of the same run, per target (MediaMTX forward, as the sidecar configures it). Latency: the same video frame (matched by its bytes to the other side's copy nearest in time, within 2 s) read over RTMP from the source and from the target at once; added = arrival at the target reader - arrival at the source reader (negative: the target's copy came first).',
       machine_note:
         'both MediaMTX processes, ffmpeg encoding, the media process and the readers share this 2-core machine',
       window_seconds: WINDOW_S,
@@ -224,29 +224,40 @@ async function main() {
   }
 }
 
-/** Two readers at once; stop() gives percentiles of the per-frame arrival difference (ms). */
+/**
+ * Two readers at once; stop() gives percentiles of the per-frame arrival difference (ms). A test pattern repeats
+ * frames byte for byte, so a frame is matched to the other side's copy nearest in time (within 2 s), in whichever
+ * order the two arrive (the forwarder may be served before the reader: a negative difference).
+ */
 function measureLatency(sourcePort: number, targetPort: number) {
-  const seen = new Map<string, number>();
+  const WITHIN_MS = 2000;
+  const pending = { source: new Map<string, number[]>(), target: new Map<string, number[]>() };
   const diffs: number[] = [];
   const key = (m: RtmpMessage) => createHash('sha1').update(m.body.subarray(5)).digest('hex');
   const conns: RtmpConnection[] = [];
-  const open = async (url: string, name: string, onFrame: (k: string, at: number) => void) => {
+  const arrive = (side: 'source' | 'target', k: string, at: number) => {
+    const other = side === 'source' ? pending.target : pending.source;
+    const times = (other.get(k) ?? []).filter((t) => at - t < WITHIN_MS);
+    const match = times.shift();
+    other.set(k, times);
+    if (match !== undefined) {
+      diffs.push(side === 'target' ? at - match : match - at);
+      return;
+    }
+    const mine = pending[side];
+    mine.set(k, [...(mine.get(k) ?? []).filter((t) => at - t < WITHIN_MS), at]);
+  };
+  const open = async (url: string, name: string, side: 'source' | 'target') => {
     const c = await RtmpConnection.open(parseServerUrl(url));
     conns.push(c);
     c.on('media', (m: RtmpMessage) => {
-      if (m.type === MessageType.Video && m.body.length > 5) onFrame(key(m), performance.now());
+      if (m.type === MessageType.Video && m.body.length > 5) arrive(side, key(m), performance.now());
     });
     await c.play(name);
   };
   const ready = Promise.all([
-    open(`rtmp://127.0.0.1:${sourcePort}/live`, 'bench', (k, at) => {
-      seen.set(k, at);
-      if (seen.size > 2000) seen.delete(seen.keys().next().value!);
-    }),
-    open(`rtmp://127.0.0.1:${targetPort}/restream0`, 'copy', (k, at) => {
-      const s = seen.get(k);
-      if (s !== undefined) diffs.push(at - s);
-    }),
+    open(`rtmp://127.0.0.1:${sourcePort}/live`, 'bench', 'source'),
+    open(`rtmp://127.0.0.1:${targetPort}/restream0`, 'copy', 'target'),
   ]);
   return {
     ready,
@@ -255,7 +266,7 @@ function measureLatency(sourcePort: number, targetPort: number) {
       diffs.sort((a, b) => a - b);
       const q = (p: number) =>
         Math.round((diffs[Math.min(diffs.length - 1, Math.floor(p * diffs.length))] ?? Number.NaN) * 100) / 100;
-      return { frames_matched: diffs.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), max: q(1) };
+      return { frames_matched: diffs.length, min: q(0), p50: q(0.5), p95: q(0.95), p99: q(0.99), max: q(1) };
     },
   };
 }
