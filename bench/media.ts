@@ -204,7 +204,7 @@ async function main() {
     console.log(`[media] thumbnails: ${JSON.stringify(thumbnails)}`);
     const result = {
       method:
-        'CPU: /proc utime+stime over the window, millicores (thumbnail loop: with its reaped ffmpeg children). Restream: the source MediaMTX over the baseline of the same run, per target (MediaMTX forward, as the sidecar configures it). Latency: the same video frame (matched by its bytes to the other side's copy nearest in time, within 2 s) read over RTMP from the source and from the target at once; added = arrival at the target reader - arrival at the source reader (negative: the target's copy came first).',
+        'CPU: /proc utime+stime over the window, millicores (thumbnail loop: with its reaped ffmpeg children). Restream: the source MediaMTX over the baseline of the same run, per target (MediaMTX forward, as the sidecar configures it). Latency: the same video frame (matched by its bytes to the copy on the other side nearest in time, within 2 s) read over RTMP from the source and from the target at once; added = arrival at the target reader - arrival at the source reader (negative: the copy at the target came first).',
       machine_note:
         'both MediaMTX processes, ffmpeg encoding, the media process and the readers share this 2-core machine',
       window_seconds: WINDOW_S,
@@ -226,7 +226,7 @@ async function main() {
 
 /**
  * Two readers at once; stop() gives percentiles of the per-frame arrival difference (ms). A test pattern repeats
- * frames byte for byte, so a frame is matched to the other side's copy nearest in time (within 2 s), in whichever
+ * frames byte for byte, so a frame is matched to the copy on the other side nearest in time (within 2 s), in whichever
  * order the two arrive (the forwarder may be served before the reader: a negative difference).
  */
 function measureLatency(sourcePort: number, targetPort: number) {
