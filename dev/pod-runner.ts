@@ -24,6 +24,7 @@ import { REPO_ROOT, toolPath } from './tools.ts';
 
 interface Container {
   name: string;
+  command?: string[];
   args?: string[];
   env?: { name: string; value?: string }[];
   ports?: { name: string; containerPort: number; protocol: string }[];
@@ -259,7 +260,26 @@ export class PodRunner {
           `127.0.0.1:${pod.endpoints.ports['auth-metrics']}`,
           '--mediamtx-api',
           `http://127.0.0.1:${pod.endpoints.ports.api}`,
+          ...(pod.endpoints.ports.thumbnail
+            ? ['--thumbnail-listen', `127.0.0.1:${pod.endpoints.ports.thumbnail}`]
+            : []),
         ];
+      } else if (c.name === 'media') {
+        // `vstream media` (thumbnail keyframes) with the pod's mapped RTMP and API ports.
+        cmd = process.execPath;
+        argv = [
+          join(REPO_ROOT, 'src/cli.ts'),
+          ...args,
+          '--source',
+          `rtmp://127.0.0.1:${pod.endpoints.ports.rtmp}`,
+          '--mediamtx-api',
+          `http://127.0.0.1:${pod.endpoints.ports.api}`,
+        ];
+      } else if (c.name === 'thumbnail') {
+        // The ffmpeg loop, run by this machine's sh and ffmpeg (the image is MediaMTX's ffmpeg variant).
+        const command = (c.command ?? []).map(rewrite);
+        cmd = command[0]!;
+        argv = command.slice(1);
       } else continue;
       const workDir = join(dir, 'empty', 'work');
       mkdirSync(workDir, { recursive: true });

@@ -25,6 +25,7 @@ Usage: vstream <command> [options]
 Commands:
   controller            run the operator (reconciles LiveStreams)
   auth                  run the auth sidecar MediaMTX asks about every publish and read
+  media                 run the media container (thumbnail keyframes)
   token viewer          print a viewer JWT for a stream
   token publish         print (or --rotate) a stream's publish token
   token keygen          create a signing key pair for viewer tokens
@@ -48,12 +49,18 @@ const HELPS: Record<string, string> = {
                            (status URLs use it with each node port; spec.service.externalHost overrides it)
   --watch-namespaces A,B   reconcile LiveStreams in these namespaces only (namespaced RBAC is enough; default: all)
   --image-pull-secrets A,B image pull secrets added to every stream pod (each must exist in the stream's namespace)
-  --mediamtx-image IMAGE   MediaMTX image of streams that do not name one (default ${DEFAULT_MEDIAMTX_IMAGE})`,
+  --mediamtx-image IMAGE   MediaMTX image of streams that do not name one (default ${DEFAULT_MEDIAMTX_IMAGE})
+  --ffmpeg-image IMAGE     image with ffmpeg for the thumbnail container (default docker.io/bluenviron/mediamtx:1.20.1-ffmpeg)`,
   auth: `Usage: vstream auth --config FILE [options]
   --config FILE            auth.json rendered by the operator (mounted from the stream's ConfigMap)
   --listen HOST:PORT       hook address MediaMTX calls (default 127.0.0.1:9000)
   --ops-listen HOST:PORT   /metrics, /healthz, /readyz (default 0.0.0.0:9091)
-  --mediamtx-api URL       MediaMTX's control API, asked who holds the stream (default http://127.0.0.1:9997)`,
+  --mediamtx-api URL       MediaMTX's control API, asked who holds the stream (default http://127.0.0.1:9997)
+  --thumbnail-listen HOST:PORT  the thumbnail server, with spec.thumbnails (default 0.0.0.0:8880)`,
+  media: `Usage: vstream media --config FILE [options]
+  --config FILE            media.json rendered by the operator (mounted from the stream's ConfigMap)
+  --source URL             the pod's MediaMTX RTMP listener (default from media.json: rtmp://127.0.0.1:1935)
+  --mediamtx-api URL       MediaMTX's control API, asked whether the stream is live (default http://127.0.0.1:9997)`,
   'token viewer': `Usage: vstream token viewer (--stream NS/NAME | --path PATH --issuer URL) --key FILE [options]
   --stream NS/NAME         read path, issuer and audience from the LiveStream
   --path PATH              the MediaMTX path (when not using --stream)
@@ -133,6 +140,7 @@ async function main(argv: string[]) {
         'watch-namespaces': s,
         'image-pull-secrets': s,
         'mediamtx-image': s,
+        'ffmpeg-image': s,
       });
       // Every value checked before anything starts: a bad flag is an error naming it, not a controller with NaN workers.
       const concurrency = positiveInt('concurrency', v.concurrency, 8);
@@ -176,6 +184,7 @@ async function main(argv: string[]) {
         watchNamespaces,
         imagePullSecrets,
         mediamtxImage,
+        ...(v['ffmpeg-image'] ? { ffmpegImage: String(v['ffmpeg-image']) } : {}),
       });
       for (const sig of ['SIGTERM', 'SIGINT'] as const) {
         process.once(sig, () => void c.shutdown().then(() => process.exit(0)));
@@ -183,8 +192,10 @@ async function main(argv: string[]) {
       return;
     }
     case 'auth': {
-      const v = parse({ config: s, listen: s, 'ops-listen': s, 'mediamtx-api': s });
+      const v = parse({ config: s, listen: s, 'ops-listen': s, 'mediamtx-api': s, 'thumbnail-listen': s });
       if (!v.config) usage('auth', 2);
+      const thumbnailListen =
+        v['thumbnail-listen'] === undefined ? undefined : hostPort('thumbnail-listen', v['thumbnail-listen'], '');
       const listen = v.listen === undefined ? undefined : hostPort('listen', v.listen, '');
       const opsListen = v['ops-listen'] === undefined ? undefined : hostPort('ops-listen', v['ops-listen'], '');
       const mediamtxApi =
@@ -195,9 +206,24 @@ async function main(argv: string[]) {
         ...(listen ? { listen } : {}),
         ...(opsListen ? { opsListen } : {}),
         ...(mediamtxApi ? { mediamtxApi } : {}),
+        ...(thumbnailListen ? { thumbnailListen } : {}),
       });
       for (const sig of ['SIGTERM', 'SIGINT'] as const)
         process.once(sig, () => void a.close().then(() => process.exit(0)));
+      return;
+    }
+    case 'media': {
+      const v = parse({ config: s, source: s, 'mediamtx-api': s });
+      if (!v.config) usage('media', 2);
+      const api = v['mediamtx-api'] === undefined ? undefined : baseUrl('mediamtx-api', String(v['mediamtx-api']));
+      const { superviseMedia } = await import('./media/main.ts');
+      const r = await superviseMedia({
+        config: String(v.config),
+        ...(v.source ? { source: String(v.source) } : {}),
+        ...(api ? { api } : {}),
+      });
+      for (const sig of ['SIGTERM', 'SIGINT'] as const)
+        process.once(sig, () => void r.close().then(() => process.exit(0)));
       return;
     }
     case 'token viewer': {

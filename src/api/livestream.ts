@@ -481,6 +481,30 @@ const Restream = Type.Array(RestreamTarget, {
   'x-kubernetes-list-map-keys': ['name'],
 });
 
+// --- thumbnails (issue #12): a poster image of the live stream. Kept in one block. ---
+export const DEFAULT_THUMBNAIL_INTERVAL_SECONDS = 10;
+const Thumbnails = Struct(
+  {
+    enabled: Type.Boolean({
+      description: 'Keep a JPEG of the live stream, served at status.playback.thumbnail.',
+      default: false,
+    }),
+    intervalSeconds: Type.Integer({
+      description: 'How often the JPEG is renewed while the stream is live, in seconds.',
+      default: DEFAULT_THUMBNAIL_INTERVAL_SECONDS,
+      minimum: 2,
+      maximum: 3600,
+    }),
+  },
+  {
+    description:
+      'A JPEG of the live stream every intervalSeconds, decoded from one keyframe, served under the same access rule as playback (public, or a viewer JWT). Runs two small containers in the stream pod (docs/media.md); H.264 streams only.',
+    additionalProperties: false,
+    default: {},
+  },
+);
+// --- end thumbnails ---
+
 export const LiveStreamSpec = Struct(
   {
     path: Type.String({
@@ -503,6 +527,7 @@ export const LiveStreamSpec = Struct(
     service: ServiceSpec,
     tls: Tls,
     restream: Restream,
+    thumbnails: Thumbnails,
     mediamtx: MediaMTX,
     disruptiveUpdates: StringEnum(['WhenIdle', 'Immediate'], {
       description:
@@ -601,6 +626,9 @@ export const LiveStreamStatus = Struct(
         webrtc: Url('WebRTC (WHEP) page URL.'),
         rtsp: Url('RTSP playback URL.'),
         srt: Url('SRT playback URL.'),
+        thumbnail: Url(
+          'URL of a JPEG of the live stream (spec.thumbnails), renewed every intervalSeconds while live; a viewer JWT applies as for playback (?jwt=<token> or an Authorization: Bearer header). 404 until the first image.',
+        ),
       },
       { description: 'Where viewers play the stream.' },
     ),
@@ -704,6 +732,7 @@ export type ResolvedSpec = Omit<LiveStreamSpec, 'path'> & {
   service: NonNullable<LiveStreamSpec['service']> & { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer' };
   mediamtx: NonNullable<LiveStreamSpec['mediamtx']> & { logLevel: string };
   disruptiveUpdates: 'WhenIdle' | 'Immediate';
+  thumbnails: { enabled: boolean; intervalSeconds: number };
 };
 
 /**

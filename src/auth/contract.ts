@@ -84,6 +84,17 @@ export const AuthConfigSchema = Type.Object(
         strict,
       ),
     ),
+    // Present with spec.thumbnails: the media container reads the stream from loopback with the internal API token,
+    // and the sidecar serves the thumbnail it leaves on the media emptyDir.
+    media: Type.Optional(
+      Type.Object(
+        {
+          dir: FilePath('The media emptyDir, where thumbnail.jpg is.'),
+          thumbnails: Type.Boolean({ description: 'Serve the thumbnail behind the playback access rule.' }),
+        },
+        strict,
+      ),
+    ),
     // Present when the stream restreams: the sidecar then loads src/restream/ (it hands MediaMTX the destinations,
     // keys included, over the control API on loopback, and reports each target's state).
     restream: Type.Optional(

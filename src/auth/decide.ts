@@ -92,6 +92,12 @@ export function decide(
     case 'playback': {
       if (req.path !== config.path) return deny(403, 'wrong_path');
       if (config.read.access === 'public') return allow('public');
+      // The pod's own media container (thumbnails) reads with the per-stream internal token, from loopback only: the
+      // token never leaves the pod and the controller, and a viewer cannot use it from outside.
+      if (config.media && req.action === 'read' && isLoopback(req.ip) && state.apiTokens) {
+        const internal = credentialCandidates(req).filter((c) => !looksLikeJwt(c));
+        if (internal.length && state.apiTokens.matches(internal)) return allow('internal_read');
+      }
       const jwt = config.read.jwt;
       if (!jwt) return deny(401, 'jwt_not_configured');
       const creds = credentialCandidates(req).filter(looksLikeJwt);
@@ -156,6 +162,8 @@ async function verifyEach(
   }
   return last ?? deny(401, 'invalid_jwt');
 }
+
+const isLoopback = (ip: string) => ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1';
 
 const looksLikeJwt = (s: string) => s.length < 8192 && /^[\w-]+\.[\w-]+\.[\w-]*$/.test(s);
 

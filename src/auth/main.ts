@@ -1,7 +1,8 @@
 // `vstream auth`: the sidecar process.
 import type { Logger } from 'pino';
 import { createLogger } from '../log/logger.ts';
-import { AUTH_HOOK_PORT, AUTH_METRICS_PORT, MEDIAMTX_API_PORT } from '../render/ports.ts';
+import { AUTH_HOOK_PORT, AUTH_METRICS_PORT, MEDIAMTX_API_PORT, THUMBNAIL_PORT } from '../render/ports.ts';
+import { thumbnailServer } from './media.ts';
 import { PublisherGuard } from './publisher.ts';
 import { authMetrics, hookServer, opsServer, recordReload } from './server.ts';
 import { AuthStateStore } from './state.ts';
@@ -12,6 +13,8 @@ export interface AuthOptions {
   opsListen?: string;
   /** MediaMTX's control API, for who holds the stream (default http://127.0.0.1:9997, the same pod). */
   mediamtxApi?: string;
+  /** The thumbnail server (spec.thumbnails; default 0.0.0.0:8880). */
+  thumbnailListen?: string;
   log?: Logger;
 }
 
@@ -60,13 +63,16 @@ export async function runAuth(opts: AuthOptions) {
         ops,
       })
     : undefined;
+  const thumbs = store.state.config.media?.thumbnails ? thumbnailServer(store, log) : undefined;
   // The hook listens on loopback only: it is MediaMTX's, inside the pod, and nobody else's.
   const hookAddr = await hook.listen(hostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
   const opsAddr = await ops.listen(hostPort(opts.opsListen ?? `0.0.0.0:${AUTH_METRICS_PORT}`));
+  const thumbAddr = await thumbs?.listen(hostPort(opts.thumbnailListen ?? `0.0.0.0:${THUMBNAIL_PORT.port}`));
   log.info(
     {
       hook: hookAddr,
       ops: opsAddr,
+      ...(thumbAddr ? { thumbnails: thumbAddr } : {}),
       path: store.state.config.path,
       access: store.state.config.read.access,
       ready: store.ready,
@@ -78,7 +84,7 @@ export async function runAuth(opts: AuthOptions) {
     recording?.stop();
     restream?.stop();
     store.close();
-    await Promise.all([hook.close(), ops.close()]);
+    await Promise.all([hook.close(), ops.close(), thumbs?.close()]);
   };
   return { hook, ops, store, metrics, close, hookAddr, opsAddr, recording, restream };
 }

@@ -141,7 +141,7 @@ export class PublisherGuard {
  * One GET to MediaMTX's API on loopback, with node:http: the sidecar needs nothing more, and undici's fetch would load
  * ~5 MiB of JavaScript into every stream pod for this one poll (bench/stream-cost.ts).
  */
-function getJson(url: string, token: string, timeoutMs: number): Promise<{ status: number; body?: unknown }> {
+export function getJson(url: string, token: string, timeoutMs: number): Promise<{ status: number; body?: unknown }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,

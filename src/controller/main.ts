@@ -54,6 +54,8 @@ export interface ControllerOptions {
   imagePullSecrets?: string[];
   /** MediaMTX image for streams that do not name one (default: the pinned release). */
   mediamtxImage?: string;
+  /** Image with ffmpeg for thumbnail containers (default MediaMTX's ffmpeg variant). */
+  ffmpegImage?: string;
   /** How often the installed CRD's release is compared with ours (default 10 minutes). */
   crdCheckMs?: number;
   /** Webhook delivery settings (tests shorten the backoff); defaults in src/webhooks/queue.ts. */
@@ -216,6 +218,7 @@ export async function runController(opts: ControllerOptions) {
     sidecarImage: opts.sidecarImage,
     ...(opts.imagePullSecrets?.length ? { imagePullSecrets: opts.imagePullSecrets } : {}),
     ...(opts.mediamtxImage ? { mediamtxImage: opts.mediamtxImage } : {}),
+    ...(opts.ffmpegImage ? { ffmpegImage: opts.ffmpegImage } : {}),
     ...(locate ? { locateApi: locate, onRunning: (key: string) => liveQueue.ensure(key) } : {}),
     requeue: (key: string) => queue.add(key),
     ...(opts.nodeAddress ? { nodeAddress: opts.nodeAddress } : {}),

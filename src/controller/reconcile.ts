@@ -77,6 +77,7 @@ export interface ReconcilerOptions {
   sidecarImage: string;
   /** MediaMTX image for streams that do not name one. */
   mediamtxImage?: string;
+  ffmpegImage?: string;
   /** Image pull secrets (names, in each stream's namespace) for stream pods. */
   imagePullSecrets?: string[];
   /** Poll MediaMTX for live/viewers; off in benchmarks where no MediaMTX runs. */
@@ -396,6 +397,7 @@ export class Reconciler {
       ...(this.opts.nodeAddress ? { nodeAddress: this.opts.nodeAddress } : {}),
       ...(this.opts.imagePullSecrets ? { imagePullSecrets: this.opts.imagePullSecrets } : {}),
       ...(this.opts.mediamtxImage ? { mediamtxImage: this.opts.mediamtxImage } : {}),
+      ...(this.opts.ffmpegImage ? { ffmpegImage: this.opts.ffmpegImage } : {}),
     });
   }
 

@@ -102,6 +102,8 @@ function endpoints(o: Observed, where: Reach): Pick<LiveStreamStatus, 'ingest' |
       ...(play.has('webrtc') ? { webrtc: `${http}://${at('webrtc')}/${path}/` } : {}),
       ...(play.has('rtsp') ? { rtsp } : {}),
       ...(play.has('srt') ? { srt: srt('read') } : {}),
+      // Served by the auth sidecar over plain HTTP (also with spec.tls: it has no certificate mounted).
+      ...(o.spec.thumbnails?.enabled ? { thumbnail: `http://${at('thumbnail')}/${path}/thumbnail.jpg` } : {}),
     },
   };
 }

@@ -61,6 +61,9 @@ export interface EdgeConfig {
 
 const ICE_PORT = PROTOCOL_PORTS.webrtc[1].port;
 
+/** True when the stream has the thumbnail containers (src/render/media.ts). */
+const thumbnailsOn = (spec: ResolvedSpec) => Boolean(spec.thumbnails?.enabled);
+
 export function mediamtxConfig(spec: ResolvedSpec, edge: EdgeConfig = {}): Record<string, unknown> {
   const on = enabledServers(spec);
   const rec = spec.recording;
@@ -92,9 +95,11 @@ export function mediamtxConfig(spec: ResolvedSpec, edge: EdgeConfig = {}): Recor
     ...(spec.tls ? {} : { rtspEncryption: 'no' }),
     rtspAddress: ':8554',
     rtspAuthMethods: ['basic'],
-    rtmp: on.has('rtmp'),
+    // The media container (thumbnails) reads the stream over RTMP on loopback: without rtmp ingest the RTMP server
+    // still runs, on loopback only (no Service port leads to it).
+    rtmp: on.has('rtmp') || thumbnailsOn(spec),
     ...(spec.tls ? {} : { rtmpEncryption: 'no' }),
-    rtmpAddress: ':1935',
+    rtmpAddress: !on.has('rtmp') && thumbnailsOn(spec) ? '127.0.0.1:1935' : ':1935',
     hls: on.has('hls'),
     hlsAddress: ':8888',
     hlsAllowOrigins: spec.playback.allowedOrigins,
@@ -248,6 +253,7 @@ export function authConfig(spec: ResolvedSpec, publishKey: string): AuthConfig {
     // Metrics carry no secrets and are served only on the ClusterIP metrics Service; Prometheus sends no credential.
     metrics: { allow: true },
     ...(spec.recording.enabled ? { recording: recordingConfig(spec) } : {}),
+    ...(thumbnailsOn(spec) ? { media: { dir: '/var/run/vstream/media/', thumbnails: true } } : {}),
     ...(spec.restream?.length
       ? {
           restream: spec.restream.map((t) => ({

@@ -9,6 +9,7 @@ import {
   resolveSpec,
 } from '../api/livestream.ts';
 import { iceNodePorts, type ObservedService, type Reach, reach } from './endpoints.ts';
+import { MEDIA_CONFIG_FILE, MEDIA_DIR, mediaConfig, mediaContainers, mediaNeeded, mediaVolumes } from './media.ts';
 import {
   type AuthConfig,
   authConfig,
@@ -22,7 +23,7 @@ import {
   tlsConfig,
 } from './mediamtx-config.ts';
 import { commonLabels, names, selectorLabels } from './names.ts';
-import { AUTH_METRICS_PORT, metricsPorts, type PortSpec, publicPorts } from './ports.ts';
+import { AUTH_METRICS_PORT, metricsPorts, type PortSpec, publicPorts, THUMBNAIL_PORT } from './ports.ts';
 
 export interface RenderOptions {
   /** Image of the auth sidecar (the operator's own image: it runs `vstream auth`). */
@@ -35,6 +36,8 @@ export interface RenderOptions {
   imagePullSecrets?: string[];
   /** MediaMTX image for streams that do not name one (the controller's --mediamtx-image). */
   mediamtxImage?: string;
+  /** Image with ffmpeg for the thumbnail container (the controller's --ffmpeg-image). */
+  ffmpegImage?: string;
 }
 
 export type K8sObject = {
@@ -128,6 +131,8 @@ export const CLI_SCRIPT = '/app/src/cli.js';
  * needs.
  */
 export const SIDECAR_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
+/** The media container's heap (thumbnail keyframes: one RTMP reader): the sidecar's young generation, a small old space. */
+export const MEDIA_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=48'];
 /**
  * Requests from the measured idle/100-viewer resident size (~90-100 MiB, of which ~50 MiB are the node binary's
  * pages) and the CPU of 100 viewers; the limit above the storm plateau with the heap capped (SIDECAR_NODE_FLAGS).
@@ -151,6 +156,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
   const tls = tlsConfig(spec);
   const auth = authConfig(spec, publishSecret.key);
   const ports = publicPorts(spec, ice);
+  const media = mediaNeeded(spec);
 
   const configMap: K8sObject = {
     apiVersion: 'v1',
@@ -159,6 +165,8 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     data: {
       [CONFIG_FILE]: mediamtxYaml(config, Boolean(spec.tls)),
       [AUTH_FILE]: `${JSON.stringify(auth, null, 2)}\n`,
+      // Paths and the interval only: the media container reads the internal token from its Secret file.
+      ...(media ? { [MEDIA_CONFIG_FILE]: `${JSON.stringify(mediaConfig(spec), null, 2)}\n` } : {}),
     },
   };
 
@@ -193,6 +201,7 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
         ]
       : []),
     ...(spec.recording.enabled ? [{ name: 'recordings', persistentVolumeClaim: { claimName: n.recordings } }] : []),
+    ...(media ? mediaVolumes() : []),
     // optional: a missing Secret stops the targets that name it (status.restream says so), not the stream.
     ...restreamSecrets.map((secretName, i) => ({
       name: `restream-${i}`,
@@ -207,7 +216,10 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     args: [`${CONFIG_DIR}/${CONFIG_FILE}`],
     workingDir: '/work',
     ...(spec.tls ? { env: Object.entries(tls).map(([k, value]) => ({ name: envName(k), value })) } : {}),
-    ports: containerPorts([...ports, ...metricsPorts.filter((p) => p.port !== AUTH_METRICS_PORT)]),
+    ports: containerPorts([
+      ...ports.filter((p) => p.name !== THUMBNAIL_PORT.name),
+      ...metricsPorts.filter((p) => p.port !== AUTH_METRICS_PORT),
+    ]),
     // MediaMTX sends every HTTP request, probes included, through the auth hook; a TCP probe needs no credential.
     // Ready as soon as it listens: the Service sends a streamer here only once both containers are ready, so a
     // probe period is time a streamer waits (measured on a real node: apply -> ingest).
@@ -229,7 +241,10 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     // The image's entrypoint (scripts/image-rootfs.ts) with the sidecar's V8 heap flags in front of the script.
     command: [NODE_BIN, ...SIDECAR_NODE_FLAGS, CLI_SCRIPT],
     args: ['auth', '--config', `${CONFIG_DIR}/${AUTH_FILE}`],
-    ports: containerPorts([{ name: 'auth-metrics', port: AUTH_METRICS_PORT, protocol: 'TCP' }]),
+    ports: containerPorts([
+      { name: 'auth-metrics', port: AUTH_METRICS_PORT, protocol: 'TCP' },
+      ...(media ? [THUMBNAIL_PORT] : []),
+    ]),
     // Node starts in well under a second; without a startup probe the first readiness probe races it and a lost
     // race cost a full period (seen on the real node as "connection refused" Warning events).
     startupProbe: { httpGet: { path: '/readyz', port: 'auth-metrics' }, periodSeconds: 1, failureThreshold: 30 },
@@ -249,6 +264,8 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
         mountPath: `${secretFiles.restream}/${secretName}`,
         readOnly: true,
       })),
+      // The thumbnail the media containers leave (src/render/media.ts), served behind the playback access rule.
+      ...(media ? [{ name: 'media', mountPath: MEDIA_DIR, readOnly: true }] : []),
     ],
   };
 
@@ -269,7 +286,19 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       },
       terminationGracePeriodSeconds: 30,
       ...(opts.imagePullSecrets?.length ? { imagePullSecrets: opts.imagePullSecrets.map((name) => ({ name })) } : {}),
-      containers: [mediamtx, sidecar],
+      containers: [
+        mediamtx,
+        sidecar,
+        ...(media
+          ? mediaContainers({
+              image: opts.sidecarImage,
+              ...(opts.ffmpegImage ? { ffmpegImage: opts.ffmpegImage } : {}),
+              command: [NODE_BIN, ...MEDIA_NODE_FLAGS, CLI_SCRIPT],
+              securityContext: restricted,
+              configDir: CONFIG_DIR,
+            })
+          : []),
+      ],
       volumes,
     },
   };

@@ -41,6 +41,9 @@ export type Server = keyof typeof PROTOCOL_PORTS;
 /** The recordings playback server (MediaMTX's /list and /get), on the Service while the stream records. */
 export const PLAYBACK_PORT = { name: 'playback', port: 9996, protocol: 'TCP' } as const satisfies PortSpec;
 
+/** The thumbnail JPEG (spec.thumbnails), served by the auth sidecar behind the playback access rule. */
+export const THUMBNAIL_PORT = { name: 'thumbnail', port: 8880, protocol: 'TCP' } as const satisfies PortSpec;
+
 /** MediaMTX servers to switch on: the union of ingest and playback protocols. */
 export function enabledServers(spec: ResolvedSpec): Set<Server> {
   return new Set<Server>([...spec.ingest.protocols, ...spec.playback.protocols]);
@@ -67,7 +70,11 @@ export function publicPorts(spec: ResolvedSpec, ice: { udp?: number; tcp?: numbe
         return listen ? { ...p, containerPort: listen } : { ...p };
       });
     });
-  return spec.recording.enabled ? [...ports, { ...PLAYBACK_PORT }] : ports;
+  return [
+    ...ports,
+    ...(spec.recording.enabled ? [{ ...PLAYBACK_PORT }] : []),
+    ...(spec.thumbnails?.enabled ? [{ ...THUMBNAIL_PORT }] : []),
+  ];
 }
 
 /** On the ClusterIP metrics Service only: never exposed by the user-facing (possibly public) Service. */

@@ -232,4 +232,22 @@ export const INVALID: InvalidCase[] = [
     expect: ['spec.webhooks', 'must have at most 8 items'],
     cel: false,
   },
+  {
+    title: 'thumbnail interval below 2 s',
+    spec: { thumbnails: { enabled: true, intervalSeconds: 1 } },
+    expect: ['spec.thumbnails.intervalSeconds'],
+    cel: false,
+  },
+  {
+    title: 'an SRT restream target (MediaMTX would log its stream id)',
+    spec: { restream: [{ name: 'yt', url: 'srt://ingest.example.com:9000', secretRef: { name: 'k' } }] },
+    expect: ['spec.restream[0].url', 'must be an rtmp://, rtmps://, whip:// or whips:// URL'],
+    cel: true,
+  },
+  {
+    title: 'a stream key in a restream URL',
+    spec: { restream: [{ name: 'yt', url: 'rtmp://a.example/live2?key=abc', secretRef: { name: 'k' } }] },
+    expect: ['spec.restream[0].url', 'never from the URL'],
+    cel: true,
+  },
 ];

@@ -85,6 +85,8 @@ function celErrors(obj: Json, old?: Json): string[] {
     for (const [k, child] of Object.entries(node.properties ?? {})) {
       visit(child, (value as Json)?.[k], (oldValue as Json | undefined)?.[k]);
     }
+    // List items (spec.restream[]): each against the item schema's rules; no oldSelf for items here.
+    if (node.items && Array.isArray(value)) for (const item of value) visit(node.items, item, undefined);
   };
   visit(root, obj, old);
   return errors;
