@@ -2,8 +2,9 @@
 import type { Logger } from 'pino';
 import { createLogger } from '../log/logger.ts';
 import { AUTH_HOOK_PORT, AUTH_METRICS_PORT, MEDIAMTX_API_PORT } from '../render/ports.ts';
-import { PublisherGuard } from './publisher.ts';
+import { kickSession, PublisherGuard } from './publisher.ts';
 import { authMetrics, hookServer, opsServer, recordReload } from './server.ts';
+import { registerControl, SessionControl } from './session-control.ts';
 import { AuthStateStore } from './state.ts';
 
 export interface AuthOptions {
@@ -28,19 +29,30 @@ export async function runAuth(opts: AuthOptions) {
   const store = new AuthStateStore(opts.config, log, recordReload(metrics));
   await store.init();
   store.watch();
-  const publisher = new PublisherGuard({
-    api: opts.mediamtxApi ?? `http://127.0.0.1:${MEDIAMTX_API_PORT}`,
-    target: () => {
-      const c = store.state.config;
-      return c.publish.override === 'sameToken' ? { path: c.path, apiTokenFile: c.api.tokenFile } : undefined;
-    },
+  const api = opts.mediamtxApi ?? `http://127.0.0.1:${MEDIAMTX_API_PORT}`;
+  const control = new SessionControl({
+    config: () => store.state.config,
+    kick: (kind, id) => kickSession(api, store.state.config.api.tokenFile, kind, id),
     log,
   });
-  // Every state the store swaps in keeps the one guard (it outlives config and key reloads).
+  const publisher = new PublisherGuard({
+    api,
+    target: () => {
+      const c = store.state.config;
+      return c.publish.override === 'sameToken' || control.active()
+        ? { path: c.path, apiTokenFile: c.api.tokenFile }
+        : undefined;
+    },
+    onPoll: (snap) => control.enforce(snap),
+    log,
+  });
+  // Every state the store swaps in keeps the one guard and control (they outlive config and key reloads).
   store.state.publisher = publisher;
+  store.state.control = control;
   publisher.start();
   const hook = hookServer(store, metrics, log);
   const ops = opsServer(store, metrics);
+  registerControl(ops, { control, apiTokens: () => store.state.apiTokens, refresh: () => publisher.poll() });
   // Retention and the disk-full pause (src/recording/), loaded only by streams that record: the rest pay nothing.
   const recording = store.state.config.recording
     ? (await import('../recording/sidecar.ts')).attachRecording({
@@ -70,5 +82,5 @@ export async function runAuth(opts: AuthOptions) {
     store.close();
     await Promise.all([hook.close(), ops.close()]);
   };
-  return { hook, ops, store, metrics, close, hookAddr, opsAddr, recording };
+  return { hook, ops, store, metrics, close, hookAddr, opsAddr, recording, control };
 }

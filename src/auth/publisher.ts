@@ -11,6 +11,7 @@ import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { Logger } from 'pino';
+import type { PathSnapshot } from './session-control.ts';
 
 export interface PublisherGuardOptions {
   /** MediaMTX's control API, e.g. http://127.0.0.1:9997. */
@@ -21,6 +22,8 @@ export interface PublisherGuardOptions {
   pollMs?: number;
   /** How long a poll answer is trusted; after that the guard falls back to the publishes it allowed itself. */
   freshMs?: number;
+  /** Every successful look at the path, with the publishing session (spec.enabled and maxDuration: ./session-control.ts). */
+  onPoll?: (snap: PathSnapshot) => Promise<unknown>;
   /** Without a usable poll, a publish allowed this recently is presumed on air. */
   presumedLiveMs?: number;
   /**
@@ -53,7 +56,8 @@ export class PublisherGuard {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private failing = false;
-  private readonly opts: Required<Omit<PublisherGuardOptions, 'log'>> & { log: Logger };
+  private readonly opts: Required<Omit<PublisherGuardOptions, 'log' | 'onPoll'>> &
+    Pick<PublisherGuardOptions, 'log' | 'onPoll'>;
 
   constructor(opts: PublisherGuardOptions) {
     this.opts = { pollMs: 500, freshMs: 5_000, presumedLiveMs: 15_000, settleMs: 5_000, ...opts };
@@ -115,17 +119,27 @@ export class PublisherGuard {
       const res = await getJson(`${this.opts.api}/v3/paths/get/${path}`, token, 2_000);
       let online = false;
       let source: string | undefined;
+      const snap: PathSnapshot = { online: false };
       if (res.status !== 404 && res.status !== 200) throw new Error(`MediaMTX API answered ${res.status}`);
       if (res.status === 200) {
-        const body = res.body as { online?: boolean; ready?: boolean; source?: { id?: string } | null };
+        const body = res.body as {
+          online?: boolean;
+          ready?: boolean;
+          onlineTime?: string | null;
+          source?: { id?: string; type?: string } | null;
+        };
         online = Boolean(body.online ?? body.ready);
         source = online ? body.source?.id : undefined;
+        snap.online = online;
+        if (source) snap.source = { id: source, type: body.source?.type ?? 'unknown' };
+        if (online && body.onlineTime) snap.onlineTime = body.onlineTime;
       }
       this.last = { startedAt, at: Date.now(), online, ...(source ? { source } : {}) };
       if (this.failing) this.opts.log.info('publisher guard: MediaMTX API reachable again');
       this.failing = false;
       // Forget sessions that are neither on air nor recent.
       for (const [s, v] of this.sessions) if (s !== source && Date.now() - v.at > 60_000) this.sessions.delete(s);
+      await this.opts.onPoll?.(snap);
     } catch (e) {
       if (!this.failing)
         this.opts.log.warn(
@@ -137,15 +151,28 @@ export class PublisherGuard {
   }
 }
 
+/** POST <api>/v3/<kind>/kick/<id> with the internal API token (file read at each call: it can rotate). */
+export async function kickSession(api: string, apiTokenFile: string, kind: string, id: string): Promise<boolean> {
+  const token = readFileSync(apiTokenFile, 'utf8').split('\n')[0]?.trim() ?? '';
+  const res = await getJson(`${api}/v3/${kind}/kick/${encodeURIComponent(id)}`, token, 2_000, 'POST');
+  // 404: the session ended meanwhile, which is what was wanted.
+  return res.status === 200 || res.status === 404;
+}
+
 /**
  * One GET to MediaMTX's API on loopback, with node:http: the sidecar needs nothing more, and undici's fetch would load
  * ~5 MiB of JavaScript into every stream pod for this one poll (bench/stream-cost.ts).
  */
-function getJson(url: string, token: string, timeoutMs: number): Promise<{ status: number; body?: unknown }> {
+function getJson(
+  url: string,
+  token: string,
+  timeoutMs: number,
+  method = 'GET',
+): Promise<{ status: number; body?: unknown }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) },
+      { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) },
       (res) => {
         const status = res.statusCode ?? 0;
         if (status !== 200) {
