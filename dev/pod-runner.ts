@@ -121,6 +121,21 @@ export class PodRunner {
     this.sync();
   }
 
+  private readonly heldVolumes = new Set<string>();
+
+  /**
+   * Stops (or resumes) bringing ConfigMap and Secret changes into a running pod: models kubelet's propagation delay
+   * (up to about a minute), so a test can show that something works without waiting for it.
+   */
+  holdVolumeUpdates(namespace: string, name: string, hold: boolean): void {
+    const key = `${namespace}/${name}`;
+    if (hold) this.heldVolumes.add(key);
+    else {
+      this.heldVolumes.delete(key);
+      this.sync();
+    }
+  }
+
   endpoints(namespace: string, name: string): Endpoints | undefined {
     return this.pods.get(`${namespace}/${name}`)?.endpoints;
   }
@@ -146,7 +161,8 @@ export class PodRunner {
     for (const [key, d] of want) {
       const pod = this.pods.get(key);
       if (!pod) await this.startPod(key, d);
-      else this.refreshVolumes(pod, d.metadata.namespace!);
+      // A held pod keeps its files as they are, as kubelet does for up to about a minute after a ConfigMap changes.
+      else if (!this.heldVolumes.has(key)) this.refreshVolumes(pod, d.metadata.namespace!);
     }
   }
 
