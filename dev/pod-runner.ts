@@ -28,6 +28,9 @@ interface Container {
   env?: { name: string; value?: string }[];
   ports?: { name: string; containerPort: number; protocol: string }[];
   volumeMounts?: { name: string; mountPath: string }[];
+  /** On an init container: Always makes it a native sidecar. */
+  restartPolicy?: string;
+  startupProbe?: { httpGet?: { path: string; port: string } };
 }
 interface Volume {
   name: string;
@@ -37,6 +40,7 @@ interface Volume {
   emptyDir?: object;
 }
 interface PodSpec {
+  initContainers?: Container[];
   containers: Container[];
   volumes: Volume[];
 }
@@ -201,8 +205,11 @@ export class PodRunner {
     }
   }
 
-  private podSpec(d: KubeObject): PodSpec {
-    return (d.spec as { template: { spec: PodSpec } }).template.spec;
+  /** Native sidecars (init containers with restartPolicy Always) first, then the containers, as kubelet starts them. */
+  private podSpec(d: KubeObject): PodSpec & { sidecars: Set<string> } {
+    const s = (d.spec as { template: { spec: PodSpec } }).template.spec;
+    const native = (s.initContainers ?? []).filter((c) => c.restartPolicy === 'Always');
+    return { ...s, containers: [...native, ...s.containers], sidecars: new Set(native.map((c) => c.name)) };
   }
 
   private async startPod(key: string, d: KubeObject): Promise<void> {
@@ -286,6 +293,10 @@ export class PodRunner {
       child.on('exit', (code, sig) => this.log.info({ pod: key, container: c.name, code, sig }, 'container exited'));
       pod.procs.push({ name: c.name, child });
       pod.endpoints.pids[c.name] = child.pid ?? 0;
+      // kubelet starts the next container only once a native sidecar's startup probe passes.
+      const probe = c.startupProbe?.httpGet;
+      if (spec.sidecars.has(c.name) && probe)
+        await waitHttpOk(`http://127.0.0.1:${pod.endpoints.ports[probe.port]}${probe.path}`, child);
     }
     this.pods.set(key, pod);
     this.log.info({ pod: key, ports: pod.endpoints.ports }, 'pod started');
@@ -370,5 +381,18 @@ export function atomicWriteDir(dir: string, files: Record<string, string>): void
     } catch {
       // already linked through ..data
     }
+  }
+}
+
+/** Polls a startup probe until it answers 2xx (at most 30 s, or until the process exits). */
+async function waitHttpOk(url: string, child: ChildProcess): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until && child.exitCode === null && child.signalCode === null) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await r.body?.cancel();
+      if (r.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

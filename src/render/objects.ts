@@ -215,9 +215,16 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       ...(spec.tls ? [{ name: 'tls', mountPath: secretFiles.tls, readOnly: true }] : []),
     ],
   };
+  // A native sidecar (an init container with restartPolicy Always; the chart requires Kubernetes >= 1.30, where
+  // SidecarContainers is on by default): kubelet starts MediaMTX only after this container's startup probe passes,
+  // restarts it on its own if it dies, and stops it after MediaMTX. MediaMTX 1.20.1 counts a hook that does not
+  // answer as a failed authentication (internal/auth/manager.go authenticateHTTP) and RTMP then answers
+  // NetStream.Publish.Unauthorized, after which OBS stops retrying: MediaMTX must never take connections before the
+  // hook answers, as it could when both were regular containers started side by side.
   const sidecar = {
     name: 'auth',
     image: opts.sidecarImage,
+    restartPolicy: 'Always',
     // The image's entrypoint (scripts/image-rootfs.ts) with the sidecar's V8 heap flags in front of the script.
     command: [NODE_BIN, ...SIDECAR_NODE_FLAGS, CLI_SCRIPT],
     args: ['auth', '--config', `${CONFIG_DIR}/${AUTH_FILE}`],
@@ -256,7 +263,8 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       },
       terminationGracePeriodSeconds: 30,
       ...(opts.imagePullSecrets?.length ? { imagePullSecrets: opts.imagePullSecrets.map((name) => ({ name })) } : {}),
-      containers: [mediamtx, sidecar],
+      initContainers: [sidecar],
+      containers: [mediamtx],
       volumes,
     },
   };
