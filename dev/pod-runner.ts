@@ -286,13 +286,27 @@ export class PodRunner {
       } else continue;
       const workDir = join(dir, 'empty', 'work');
       mkdirSync(workDir, { recursive: true });
-      const child = spawn(cmd, argv, { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      const out = createWriteStream(join(logs, `${c.name}.log`), { flags: 'a' });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
-      child.on('exit', (code, sig) => this.log.info({ pod: key, container: c.name, code, sig }, 'container exited'));
-      pod.procs.push({ name: c.name, child });
-      pod.endpoints.pids[c.name] = child.pid ?? 0;
+      const entry = { name: c.name, child: undefined as unknown as ChildProcess };
+      const launch = () => {
+        const child = spawn(cmd, argv, { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const out = createWriteStream(join(logs, `${c.name}.log`), { flags: 'a' });
+        child.stdout?.pipe(out);
+        child.stderr?.pipe(out);
+        child.on('exit', (code, sig) => {
+          this.log.info({ pod: key, container: c.name, code, sig }, 'container exited');
+          // kubelet restarts a native sidecar (restartPolicy Always) that exits while the pod runs, at once the
+          // first time; the pod is still ours when stopPod has not taken it away.
+          if (spec.sidecars.has(c.name) && this.pods.get(key) === pod) {
+            this.log.info({ pod: key, container: c.name }, 'restarting native sidecar');
+            launch();
+          }
+        });
+        entry.child = child;
+        pod.endpoints.pids[c.name] = child.pid ?? 0;
+        return child;
+      };
+      const child = launch();
+      pod.procs.push(entry);
       // kubelet starts the next container only once a native sidecar's startup probe passes.
       const probe = c.startupProbe?.httpGet;
       if (spec.sidecars.has(c.name) && probe)
