@@ -38,7 +38,14 @@ import type { Informer } from './informer.ts';
 import { type ApiLocator, type ProbeResult, probeMediaMTX } from './mediamtx-probe.ts';
 import { RecentWrites } from './recent-writes.ts';
 import { RECORDING_PAUSED_MESSAGE, RecordingFiguresCache, sidecarFromApi } from './recording-status.ts';
-import { desiredStatus, type Observed, type Problem, statusUpToDate, withTransitions } from './status.ts';
+import {
+  deploymentAvailable,
+  desiredStatus,
+  type Observed,
+  type Problem,
+  statusUpToDate,
+  withTransitions,
+} from './status.ts';
 import { controlPlan, endingMessage, getControl, newEndings, pushControl } from './stream-control.ts';
 import { volumeGrowthProblem } from './volume-growth.ts';
 import type { Result } from './workqueue.ts';
@@ -326,9 +333,11 @@ export class Reconciler {
         `Applied ${disruption.changes} with sessions connected (spec.disruptiveUpdates: Immediate): dropped ${disruption.who}.`,
       );
 
-    // spec.enabled: tell the running pod now, not when kubelet delivers the new auth.json (up to a minute).
-    if (this.child('Deployment', namespace, names(name).deployment))
-      await this.syncControl(ls, key, rendered.spec, false);
+    // spec.enabled: tell the running pod now, not when kubelet delivers the new auth.json (up to a minute). A pod
+    // that is not available yet is left to the live loop (one that starts reads the new auth.json anyway), so a
+    // pass never waits on a sidecar that cannot answer.
+    const dep = this.child('Deployment', namespace, names(name).deployment);
+    if (deploymentAvailable(dep)) await this.syncControl(ls, key, rendered.spec, false);
 
     const cert = secrets.certificate;
     const observation: SpecObservation = {

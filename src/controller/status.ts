@@ -119,7 +119,7 @@ function endpointsCondition(o: Observed, where: Reach): Cond {
   return { type, status: 'True', reason: where.reason, message: where.message };
 }
 
-const deploymentAvailable = (d?: KubeObject) =>
+export const deploymentAvailable = (d?: KubeObject) =>
   (d?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some(
     (c) => c.type === 'Available' && c.status === 'True',
   ) ?? false;

@@ -339,6 +339,11 @@ describe('controller on the fake API, against a real /control', () => {
     );
 
     // Switched off: the spec pass pushes, the sidecar kicks before answering.
+    // The pod is up (what kube-controller-manager reports).
+    const d = fake.objects.get(pathOf('apps/v1', 'Deployment', 'events', 'sw'))!;
+    d.status = { conditions: [{ type: 'Available', status: 'True' }] };
+    fake.put(d, 'kube-controller-manager');
+    sync();
     const ls = fake.objects.get(path)!;
     fake.put({ ...ls, spec: { enabled: false }, metadata: { ...ls.metadata, generation: 2 } });
     sync();
