@@ -2,7 +2,7 @@
 // as a failed authentication (internal/auth/manager.go authenticateHTTP: "HTTP request failed") and RTMP then answers
 // NetStream.Publish.Unauthorized, after which OBS stops retrying. A streamer with a valid token must never be told
 // Unauthorized because of the sidecar. The pod runner restarts the native sidecar at once, as kubelet does; every
-// failed authentication MediaMTX logs during the sequence is counted.
+// failed authentication MediaMTX logs during the sequence ("failed to authenticate", auth.Error) is counted.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +56,7 @@ async function onAir(name: string, apiPort: number): Promise<boolean> {
   return r.status === 200 && JSON.parse(r.body).online === true;
 }
 
-const authFailures = (log: string) => log.split('\n').filter((l) => /authentication failed/i.test(l));
+const authFailures = (log: string) => log.split('\n').filter((l) => /failed to authenticate/i.test(l));
 
 describe('auth sidecar killed while a streamer reconnects', () => {
   it('a streamer with a valid token is never answered Unauthorized because of the sidecar', async () => {
