@@ -44,6 +44,7 @@ export async function runAuth(opts: AuthOptions) {
         : undefined;
     },
     onPoll: (snap) => control.enforce(snap),
+    isPublishToken: (t) => store.state.publishTokens?.matches([t]) ?? false,
     log,
   });
   // Every state the store swaps in keeps the one guard and control (they outlive config and key reloads).

@@ -31,6 +31,12 @@ export interface PublisherGuardOptions {
    * hook's answer and MediaMTX adding the publisher, RTMP reads the stream's tracks (up to its first keyframe).
    */
   settleMs?: number;
+  /**
+   * Whether a token is a valid publish token now. With it, a publisher on air that this process did not see allowed
+   * (the sidecar restarted) is recognised from the token in its RTMP query (MediaMTX's API lists it), so its
+   * reconnect still takes over instead of being refused until the old session times out.
+   */
+  isPublishToken?: (token: string) => boolean;
   log: Logger;
 }
 
@@ -56,8 +62,10 @@ export class PublisherGuard {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private failing = false;
-  private readonly opts: Required<Omit<PublisherGuardOptions, 'log' | 'onPoll'>> &
-    Pick<PublisherGuardOptions, 'log' | 'onPoll'>;
+  private readonly opts: Required<Omit<PublisherGuardOptions, 'log' | 'onPoll' | 'isPublishToken'>> &
+    Pick<PublisherGuardOptions, 'log' | 'onPoll' | 'isPublishToken'>;
+  /** Sessions whose token was already looked up in MediaMTX's API (once each). */
+  private readonly recovered = new Set<string>();
 
   constructor(opts: PublisherGuardOptions) {
     this.opts = { pollMs: 500, freshMs: 5_000, presumedLiveMs: 15_000, settleMs: 5_000, ...opts };
@@ -108,6 +116,20 @@ export class PublisherGuard {
     return out;
   }
 
+  /** The token of an RTMP publisher on air that this process never saw allowed, from its query (see isPublishToken). */
+  private async recoverHolder(session: string, apiToken: string): Promise<void> {
+    if (!this.opts.isPublishToken || this.recovered.has(session)) return;
+    this.recovered.add(session);
+    if (this.recovered.size > MAX_SESSIONS) this.recovered.delete(this.recovered.values().next().value!);
+    const res = await getJson(`${this.opts.api}/v3/rtmpconns/get/${encodeURIComponent(session)}`, apiToken, 2_000);
+    const query = res.status === 200 ? (res.body as { query?: string }).query : undefined;
+    const token = query ? new URLSearchParams(query).get('token') : null;
+    if (token && this.opts.isPublishToken(token)) {
+      this.sessions.set(session, { id: tokenId(token), at: Date.now() });
+      this.opts.log.info({ id: session }, 'publisher guard: recognised the publisher on air');
+    }
+  }
+
   /** One look at the path; exported for tests. */
   async poll(): Promise<void> {
     const target = this.opts.target();
@@ -134,6 +156,8 @@ export class PublisherGuard {
         if (source) snap.source = { id: source, type: body.source?.type ?? 'unknown' };
         if (online && body.onlineTime) snap.onlineTime = body.onlineTime;
       }
+      if (source && snap.source?.type === 'rtmpConn' && !this.sessions.has(source))
+        await this.recoverHolder(source, token);
       this.last = { startedAt, at: Date.now(), online, ...(source ? { source } : {}) };
       if (this.failing) this.opts.log.info('publisher guard: MediaMTX API reachable again');
       this.failing = false;
