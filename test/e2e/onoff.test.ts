@@ -133,8 +133,17 @@ describe('spec.enabled: false', () => {
     publishers.push(again);
     expect(await again.exited).not.toBe(0);
     expect(await decisions(e.ports['auth-metrics']!, 'stream_disabled')).toBeGreaterThan(before);
-    const ls = await waitPhase(kube, ns, name, 'Disabled', 30_000);
-    expect(ls.status?.live).toBe(false);
+    await waitPhase(kube, ns, name, 'Disabled', 30_000);
+    // status.live follows at the next live poll (every 2 s here, 10 s by default).
+    const ls = await waitUntil(
+      'status not live',
+      async () => {
+        const s = await get(name);
+        return s.status?.live === false && s;
+      },
+      15_000,
+    );
+    expect(ls.status?.phase).toBe('Disabled');
     expect(ls.status?.conditions?.find((x) => x.type === ConditionType.Ready)).toMatchObject({
       status: 'False',
       reason: Reason.Disabled,
