@@ -24,7 +24,7 @@ import { API_VERSION, KIND, type LiveStream } from '../src/api/livestream.ts';
 import { Informer } from '../src/controller/informer.ts';
 import { FIELD_MANAGER } from '../src/controller/reconcile.ts';
 import { desiredStatus, withTransitions } from '../src/controller/status.ts';
-import { Kube, type KubeObject, objectPath, resourcePath } from '../src/kube/rest.ts';
+import { HttpMethod, Kube, type KubeObject, objectPath, resourcePath } from '../src/kube/rest.ts';
 import { childObjects, internalSecretObject, publishSecretObject, renderStream } from '../src/render/objects.ts';
 import { waitUntil } from '../test/support/wait.ts';
 
@@ -48,10 +48,41 @@ const CHURNING = Math.min(N, 1000);
 const SIDECAR = 'ghcr.io/vstream/vstream:bench';
 // The heap settings the chart gives the controller (values.yaml nodeOptions): V8 otherwise grows the heap far past
 // what the caches need before it collects.
-const NODE_FLAGS = '--max-old-space-size=112 --max-semi-space-size=4';
+// Above 1 000 streams, the chart's sizing rule: about 36 MiB more old space per further 1 000 LiveStreams.
+const NODE_FLAGS = `--max-old-space-size=${112 + Math.max(0, Math.ceil(N / 1000) - 1) * 36} --max-semi-space-size=4`;
 
 const cluster = await startCluster({ tier: 'fast' });
 const kube = await Kube.load(cluster.kubeconfig);
+/** MiB per heap space and the process totals, from prom-client's default metrics. */
+function memoryBreakdown(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const mib = (v: string) => Number((Number(v) / 2 ** 20).toFixed(1));
+  for (const m of text.matchAll(/^nodejs_heap_space_size_used_bytes\{space="(\w+)"\} (\S+)$/gm))
+    out[`heap_used_${m[1]}`] = mib(m[2] as string);
+  for (const name of [
+    'process_resident_memory_bytes',
+    'nodejs_heap_size_total_bytes',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_external_memory_bytes',
+  ]) {
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+    if (m) out[name.replace(/^(process_|nodejs_)/, '').replace(/_bytes$/, '')] = mib(m[1] as string);
+  }
+  return out;
+}
+
+/** A list in pages of 500, as the informer lists: 10 000 objects in one response outlast a request's timeout. */
+async function listAll(path: string, labelSelector?: string): Promise<{ items: KubeObject[] }> {
+  const items: KubeObject[] = [];
+  let cont: string | undefined;
+  do {
+    const page = await kube.list(path, { labelSelector, limit: 500, continue: cont });
+    items.push(...page.items);
+    cont = page.metadata.continue || undefined;
+  } while (cont);
+  return { items };
+}
+
 const log = (s: string) => console.error(`[bench] ${s}`);
 
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>) {
@@ -231,10 +262,22 @@ try {
   const baselineSeconds = (performance.now() - t0) / 1000;
   const baselineWrites = (await serverWrites()) - b0;
   log(`baseline: ${baselineSeconds.toFixed(1)}s, ${(baselineWrites / N).toFixed(2)} writes/stream`);
+  // Deleting thousands of objects of a kind in one call outlasts the API server's own 60 s request timeout (measured
+  // at 10 000 streams: HTTP 504 for 3 333 Services), so what a collection delete leaves is deleted one by one.
+  const deleteAll = async (path: string) => {
+    const r = await kube.raw(HttpMethod.DELETE, path, { signal: AbortSignal.timeout(120_000) }).catch(() => undefined);
+    if (r?.ok) return;
+    const left = await listAll(path);
+    await pool(left.items, C, (o) =>
+      kube.delete(`${path}/${o.metadata.name}`).catch((e: { status?: number }) => {
+        if (e.status !== 404) throw e;
+      }),
+    );
+  };
   for (const kind of ['configmaps', 'services', 'secrets', 'persistentvolumeclaims'])
-    await kube.delete(`/api/v1/namespaces/base/${kind}`);
-  await kube.delete('/apis/apps/v1/namespaces/base/deployments');
-  await kube.delete(`/apis/${API_VERSION}/namespaces/base/livestreams`);
+    await deleteAll(`/api/v1/namespaces/base/${kind}`);
+  await deleteAll('/apis/apps/v1/namespaces/base/deployments');
+  await deleteAll(`/apis/${API_VERSION}/namespaces/base/livestreams`);
 
   // Controller: the compiled JavaScript the image ships (tsconfig.build.json), not the type-stripped sources.
   const dist = join(REPO_ROOT, '.vstream', 'bench-dist');
@@ -269,10 +312,14 @@ try {
     },
   );
   let rssPeak = 0;
+  // The peak of each phase too: which phase sets the peak says where memory would have to come from.
+  let phase = 'start';
+  const rssByPhase: Record<string, number> = {};
   const rssTimer = setInterval(() => {
     try {
       const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${ctl.pid}/status`, 'utf8'))?.[1] ?? 0);
       rssPeak = Math.max(rssPeak, kb);
+      rssByPhase[phase] = Math.max(rssByPhase[phase] ?? 0, Number((kb / 1024).toFixed(1)));
     } catch {}
   }, 200);
   for (let i = 0; i < 100; i++) {
@@ -299,6 +346,7 @@ try {
   const c0 = await serverWrites();
   const cpu0 = cpuSeconds(ctl.pid);
   const t1 = performance.now();
+  phase = 'creating';
   await pool([...Array(N).keys()], C, (i) => kube.create(stream('ctl', i) as unknown as KubeObject));
   log('controller: streams created; waiting for children and statuses');
   // Watch (not poll) for statuses, so the measurement adds no list load to the API server under test.
@@ -308,9 +356,9 @@ try {
   const controllerCpu = cpuSeconds(ctl.pid) - cpu0;
   watcher.stop();
   const [cms, deps, secrets] = await Promise.all([
-    kube.list('/api/v1/namespaces/ctl/configmaps', { labelSelector: 'vstream.io/livestream' }),
-    kube.list('/apis/apps/v1/namespaces/ctl/deployments', { labelSelector: 'vstream.io/livestream' }),
-    kube.list('/api/v1/namespaces/ctl/secrets', { labelSelector: 'vstream.io/livestream' }),
+    listAll('/api/v1/namespaces/ctl/configmaps', 'vstream.io/livestream'),
+    listAll('/apis/apps/v1/namespaces/ctl/deployments', 'vstream.io/livestream'),
+    listAll('/api/v1/namespaces/ctl/secrets', 'vstream.io/livestream'),
   ]);
   const generated = [...Array(N).keys()].filter((i) => kindOf(i) !== 'custom-secret').length;
   if (cms.items.length !== N || deps.items.length !== N || secrets.items.length !== N + generated)
@@ -319,6 +367,7 @@ try {
   log(
     `controller: ${controllerSeconds.toFixed(1)}s (${controllerCpu.toFixed(1)} s CPU), ${(writes / N).toFixed(2)} writes/stream; idling ${IDLE}s`,
   );
+  phase = 'going-live';
   // What kube-controller-manager would report once each pod is up (the fast tier runs none): every Deployment
   // Available, so every stream goes Live (the fake MediaMTX reports a publisher) and idle, edits and churn below are
   // measured with live streams, whose status carries live state and viewers.
@@ -330,14 +379,15 @@ try {
   await waitUntil(
     'every stream Live',
     async () =>
-      (await kube.list(`/apis/${API_VERSION}/namespaces/ctl/livestreams`)).items.filter(
+      (await listAll(`/apis/${API_VERSION}/namespaces/ctl/livestreams`)).items.filter(
         (o) => (o as unknown as LiveStream).status?.live === true,
       ).length === N,
-    300_000,
-    2000,
+    300_000 * Math.max(1, N / 1000),
+    N > 1000 ? 10_000 : 2000,
   );
   log('every stream is Live');
   await new Promise((r) => setTimeout(r, 5000)); // let in-flight events settle before counting idle writes
+  phase = 'idle';
   const i0 = await serverWritesByResource();
   const polls0 = mtx.polls();
   await new Promise((r) => setTimeout(r, IDLE * 1000));
@@ -347,6 +397,7 @@ try {
   log(`idle: ${idleWrites} writes ${JSON.stringify(idleByResource)}; live loop ${pollsPerSecond.toFixed(0)} polls/s`);
 
   // Spec edits while every stream is live-polled: patch one stream, time until its ConfigMap shows the change.
+  phase = 'edits';
   const edits: number[] = [];
   const cmWatch = new Informer(
     kube,
@@ -381,6 +432,7 @@ try {
     `spec edit -> ConfigMap updated, ${EDITS} edits with ${N} streams live-polled: p50 ${editP50.toFixed(0)} ms, p99 ${editP99.toFixed(0)} ms`,
   );
   // Live-status churn: audiences that move at every poll must not become a status write per poll.
+  phase = 'churn';
   mtx.state.churn = true;
   await new Promise((r) => setTimeout(r, 10_000)); // one full poll round first: the first reports go out
   const ch0 = await serverWritesByResource();
@@ -393,6 +445,11 @@ try {
   mtx.state.churn = false;
 
   clearInterval(rssTimer);
+  // Where the memory sits at the end (V8 heap spaces, external, array buffers), from the controller's own metrics.
+  const memory = await fetch(`http://127.0.0.1:${port}/metrics`)
+    .then((r) => r.text())
+    .then(memoryBreakdown)
+    .catch(() => ({}));
   ctl.kill('SIGTERM');
   mtx.server.close();
 
@@ -427,6 +484,8 @@ try {
       churning_streams: CHURNING,
       churn_seconds: CHURN,
       churn_writes_by_resource: churnByResource,
+      rss_mib_by_phase: rssByPhase,
+      memory_mib_at_end: memory,
       controller_cpu_seconds_creating: Number(controllerCpu.toFixed(2)),
       spec_edits: EDITS,
       live_polls_per_second: Number(pollsPerSecond.toFixed(1)),

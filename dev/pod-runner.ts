@@ -35,7 +35,7 @@ interface Container {
 interface Volume {
   name: string;
   configMap?: { name: string };
-  secret?: { secretName: string; items?: { key: string; path: string }[] };
+  secret?: { secretName: string; items?: { key: string; path: string }[]; optional?: boolean };
   persistentVolumeClaim?: { claimName: string };
   emptyDir?: object;
 }
@@ -228,7 +228,7 @@ export class PodRunner {
     // Volumes whose source is missing keep the pod from starting, as kubelet would (ContainerCreating).
     for (const v of spec.volumes) {
       if (v.configMap && !this.configMaps.get(ns, v.configMap.name)) return;
-      if (v.secret && !this.secrets.get(ns, v.secret.secretName)) return;
+      if (v.secret && !v.secret.optional && !this.secrets.get(ns, v.secret.secretName)) return;
     }
     const mountMap: [string, string][] = [];
     for (const v of spec.volumes) {

@@ -93,4 +93,8 @@ export const EventReason = {
   RecordingResumed: 'RecordingResumed',
   /** The auth sidecar ended a publish session at spec.ingest.maxDuration. */
   MaxDurationReached: 'MaxDurationReached',
+  /** A restream target receives the stream. */
+  RestreamConnected: 'RestreamConnected',
+  /** A restream target failed (refused the key, unreachable, dropped); MediaMTX retries it every 5 s. */
+  RestreamRetrying: 'RestreamRetrying',
 } as const;

@@ -334,6 +334,49 @@ const Tls = Type.Object(
   },
 );
 
+/** Where a stream can be restreamed to: the destinations MediaMTX's own forwarder speaks, less the ones that would log a key. */
+export const RESTREAM_STATES = ['Idle', 'Connecting', 'Connected', 'Retrying'] as const;
+export type RestreamState = (typeof RESTREAM_STATES)[number];
+
+export const RESTREAM_SCHEMES = ['rtmp', 'rtmps', 'whip', 'whips'] as const;
+
+const RestreamTarget = Type.Object(
+  {
+    name: Type.String({
+      description: 'Name of the target, unique in the list (status.restream reports each target by it).',
+      minLength: 1,
+      maxLength: 63,
+      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+    }),
+    url: Type.String({
+      description:
+        'The platform’s ingest URL without the stream key: rtmp:// or rtmps:// server URL as the platform shows it for OBS “Server” (YouTube: rtmps://a.rtmps.youtube.com/live2, Twitch: rtmps://live.twitch.tv/app), or a whip:// / whips:// WHIP endpoint. SRT targets are not offered: MediaMTX 1.20.1 writes a forward destination’s query, where SRT carries its stream id, into its log.',
+      minLength: 1,
+      maxLength: 2048,
+      'x-kubernetes-validations': [
+        {
+          rule: "self.matches('^(rtmps?|whips?)://[^/?#@\\\\s]+(/[^?#\\\\s]*)?$')",
+          message:
+            'spec.restream[].url must be an rtmp://, rtmps://, whip:// or whips:// URL with a host and no user, query or fragment: the stream key comes from secretRef, never from the URL',
+        },
+      ],
+    }),
+    secretRef: SecretKeyRef(
+      'The Secret key holding the stream key (RTMP/RTMPS, the platform’s “Stream Key”) or the Bearer token (WHIP). Mounted into the stream pod’s auth container only, and handed to MediaMTX through its control API on loopback: never in a ConfigMap, a process argument, a log line or status.',
+      'streamKey',
+    ),
+  },
+  { description: 'One restreaming target.', additionalProperties: false },
+);
+
+const Restream = Type.Array(RestreamTarget, {
+  description:
+    'Platforms the live stream is pushed to while a publisher is on air (simulcast), as is (no transcoding), by MediaMTX’s own forwarder; a target that fails is retried every 5 s and its state is in status.restream. Adding, removing or repointing a target is applied without a restart, except a change of the Secrets it names, which mounts them into a new pod (held like any change that drops sessions: see disruptiveUpdates).',
+  maxItems: 5,
+  'x-kubernetes-list-type': 'map',
+  'x-kubernetes-list-map-keys': ['name'],
+});
+
 export const LiveStreamSpec = Struct(
   {
     path: Type.String({
@@ -360,6 +403,7 @@ export const LiveStreamSpec = Struct(
     recording: Recording,
     service: ServiceSpec,
     tls: Tls,
+    restream: Restream,
     mediamtx: MediaMTX,
     disruptiveUpdates: StringEnum(['WhenIdle', 'Immediate'], {
       description:
@@ -479,6 +523,27 @@ export const LiveStreamStatus = Struct(
         }),
       },
       { description: 'Where recordings are written, what is kept and how to play it back.' },
+    ),
+    restream: Type.Array(
+      Type.Object(
+        {
+          name: Type.String({ description: 'The target’s name in spec.restream.' }),
+          state: StringEnum(RESTREAM_STATES, {
+            description:
+              'Idle (no publisher on air), Connecting, Connected (media flowing to the target), Retrying (the last attempt failed; MediaMTX tries again every 5 s).',
+          }),
+          reason: Type.Optional(
+            Type.String({ description: 'Why it is retrying, as the target or MediaMTX said it (never the key).' }),
+          ),
+          since: Type.String({ description: 'When the target entered this state.', format: 'date-time' }),
+        },
+        { description: 'One restreaming target.' },
+      ),
+      {
+        description: 'Each spec.restream target’s state (from the stream pod, written when a state changes).',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      },
     ),
   },
   { description: 'Observed state of the stream.' },

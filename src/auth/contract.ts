@@ -91,6 +91,25 @@ export const AuthConfigSchema = Type.Object(
         strict,
       ),
     ),
+    // Present when the stream restreams: the sidecar then loads src/restream/ (it hands MediaMTX the destinations,
+    // keys included, over the control API on loopback, and reports each target's state).
+    restream: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            name: Type.String({ description: 'The target’s name.', minLength: 1, maxLength: 63 }),
+            url: Type.String({
+              description: 'rtmp(s):// server URL or whip(s):// endpoint, without the key.',
+              pattern: '^(rtmps?|whips?)://\\S+$',
+            }),
+            keyFile: FilePath('File holding the stream key (RTMP) or Bearer token (WHIP).'),
+            secret: Type.String({ description: 'The Secret and key it comes from, "<name>/<key>", for messages.' }),
+          },
+          strict,
+        ),
+        { maxItems: 16 },
+      ),
+    ),
   },
   strict,
 );

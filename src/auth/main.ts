@@ -64,6 +64,15 @@ export async function runAuth(opts: AuthOptions) {
         ops,
       })
     : undefined;
+  // Restreaming (src/restream/): MediaMTX's own forwarder, given its destinations and keys over the API on loopback.
+  const restream = store.state.config.restream?.length
+    ? (await import('../restream/sidecar.ts')).attachRestream({
+        config: () => store.state.config,
+        api: opts.mediamtxApi ?? `http://127.0.0.1:${MEDIAMTX_API_PORT}`,
+        log,
+        ops,
+      })
+    : undefined;
   // The hook listens on loopback only: it is MediaMTX's, inside the pod, and nobody else's.
   const hookAddr = await hook.listen(hostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
   const opsAddr = await ops.listen(hostPort(opts.opsListen ?? `0.0.0.0:${AUTH_METRICS_PORT}`));
@@ -80,8 +89,9 @@ export async function runAuth(opts: AuthOptions) {
   const close = async () => {
     publisher.stop();
     recording?.stop();
+    restream?.stop();
     store.close();
     await Promise.all([hook.close(), ops.close()]);
   };
-  return { hook, ops, store, metrics, close, hookAddr, opsAddr, recording, control };
+  return { hook, ops, store, metrics, close, hookAddr, opsAddr, recording, restream, control };
 }

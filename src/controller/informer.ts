@@ -21,6 +21,9 @@ export interface InformerOptions<T> {
   watchTimeoutSeconds?: number;
 }
 
+/** Objects per LIST page; client-go's pager default. */
+export const LIST_PAGE_SIZE = 500;
+
 const key = (o: { metadata: { namespace?: string; name: string } }) =>
   o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 
@@ -107,28 +110,42 @@ export class Informer<T extends { metadata: KubeObject['metadata'] } = KubeObjec
     }
   }
 
+  /**
+   * A full list in pages of LIST_PAGE_SIZE, as client-go's reflector pages: the peak memory of a relist is one
+   * page's JSON and objects, not the whole collection's (at 1 000 streams a single Deployment list body is several
+   * MiB, parsed all at once). The pages are one consistent snapshot; an expired continue token (410) restarts the
+   * list from the beginning.
+   */
   private async relist(): Promise<void> {
-    const list = await this.kube.list(this.opts.path, {
-      labelSelector: this.opts.labelSelector,
-      fieldSelector: this.opts.fieldSelector,
-    });
     const seen = new Set<string>();
-    for (const raw of list.items) {
-      const obj = this.transform(raw);
-      const k = key(obj);
-      seen.add(k);
-      const old = this.store.get(k);
-      this.store.set(k, obj);
-      if (!old) this.emit('add', obj);
-      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit('update', obj, old);
-    }
+    let cont: string | undefined;
+    let resourceVersion = '';
+    do {
+      const list = await this.kube.list(this.opts.path, {
+        labelSelector: this.opts.labelSelector,
+        fieldSelector: this.opts.fieldSelector,
+        limit: LIST_PAGE_SIZE,
+        continue: cont,
+      });
+      for (const raw of list.items) {
+        const obj = this.transform(raw);
+        const k = key(obj);
+        seen.add(k);
+        const old = this.store.get(k);
+        this.store.set(k, obj);
+        if (!old) this.emit('add', obj);
+        else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit('update', obj, old);
+      }
+      resourceVersion = list.metadata.resourceVersion;
+      cont = list.metadata.continue || undefined;
+    } while (cont && !this.stopped);
     for (const [k, old] of this.store) {
       if (!seen.has(k)) {
         this.store.delete(k);
         this.emit('delete', old);
       }
     }
-    this.resourceVersion = list.metadata.resourceVersion;
+    this.resourceVersion = resourceVersion;
     this.lastSuccess = Date.now();
     if (!this.synced) {
       this.synced = true;

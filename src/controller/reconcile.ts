@@ -38,6 +38,7 @@ import type { Informer } from './informer.ts';
 import { type ApiLocator, type ProbeResult, probeMediaMTX } from './mediamtx-probe.ts';
 import { RecentWrites } from './recent-writes.ts';
 import { RECORDING_PAUSED_MESSAGE, RecordingFiguresCache, sidecarFromApi } from './recording-status.ts';
+import { ASK_EVERY_MS as RESTREAM_ASK_EVERY_MS, RestreamStatusCache } from './restream-status.ts';
 import {
   deploymentAvailable,
   desiredStatus,
@@ -185,6 +186,8 @@ export class Reconciler {
   /** spec.enabled as each stream's sidecar last confirmed it, and the last ending at maxDuration reported (./stream-control.ts). */
   private readonly controlAcked = new Map<string, boolean>();
   private readonly endingSeq = new Map<string, number>();
+  /** status.restream from the sidecars (./restream-status.ts: written when a target's state changes). */
+  private readonly restreamStates?: RestreamStatusCache;
 
   constructor(kube: KubeApi, caches: Caches, events: EventRecorder, log: Logger, opts: ReconcilerOptions) {
     this.kube = kube;
@@ -195,6 +198,7 @@ export class Reconciler {
     const locate = opts.locateRecording ?? (opts.locateApi && sidecarFromApi(opts.locateApi));
     this.recordingFigures = locate ? new RecordingFiguresCache({ locate }) : undefined;
     this.locateSidecar = locate;
+    this.restreamStates = locate ? new RestreamStatusCache({ locate }) : undefined;
     for (const [kind, cache] of this.childCaches()) {
       cache.on((type, obj) => {
         const k = childKey(kind, obj.metadata.namespace, obj.metadata.name);
@@ -392,6 +396,7 @@ export class Reconciler {
     if (!ls || ls.metadata.deletionTimestamp || !deployment || !observation || !this.opts.locateApi) {
       this.liveState.delete(key);
       this.recordingFigures?.forget(key);
+      this.restreamStates?.forget(key);
       return undefined;
     }
     let probe = await this.probe(ls, observation.spec.path);
@@ -429,11 +434,46 @@ export class Reconciler {
     else this.liveState.delete(key);
     const changed = transition || viewersMoved;
     const recording = await this.pollRecording(ls, key, observation, probe?.online === true);
+    const restream = await this.pollRestream(ls, key, observation, probe?.online === true);
+    // A restreaming live stream is looked at more often, so a target's state reaches status within seconds.
+    if (probe?.online && observation.spec.restream?.length) next = Math.min(next, RESTREAM_ASK_EVERY_MS);
     if (changed) this.viewersReportedAt.set(key, now);
-    if (changed || recording) await this.writeStatus(key, observation);
+    if (changed || recording || restream) await this.writeStatus(key, observation);
     // A change held for connected sessions goes ahead in a spec pass once they are gone.
     if (changed && this.held.has(key)) this.opts.requeue?.(key);
     return { requeueAfterMs: next };
+  }
+
+  /** Restream targets' states from the sidecar (./restream-status.ts); true when status should be written. */
+  private async pollRestream(ls: Stream, key: string, o: SpecObservation, live: boolean): Promise<boolean> {
+    const targets = o.spec.restream?.map((t) => t.name) ?? [];
+    if (!this.restreamStates || !targets.length) return false;
+    const { write, changed } = await this.restreamStates.refresh(
+      key,
+      ls.metadata.namespace,
+      ls.metadata.name,
+      targets,
+      live,
+      Date.now(),
+      ls.status?.restream,
+    );
+    for (const t of changed) {
+      if (t.state === 'Retrying')
+        void this.events.emit(
+          ls,
+          'Warning',
+          EventReason.RestreamRetrying,
+          `Restream target ${t.name} failed: ${t.reason ?? 'no reason given'}. MediaMTX retries it every 5 s.`,
+        );
+      else if (t.state === 'Connected')
+        void this.events.emit(
+          ls,
+          'Normal',
+          EventReason.RestreamConnected,
+          `Restream target ${t.name} receives the stream.`,
+        );
+    }
+    return write;
   }
 
   /** Recording figures from the sidecar (rarely: see ./recording-status.ts); true when status should be written. */
@@ -862,6 +902,7 @@ export class Reconciler {
       ...(this.opts.nodeAddress ? { nodeAddress: this.opts.nodeAddress } : {}),
       ...(probe ? { probe } : {}),
       ...(this.recordingFigures?.get(key) ? { recording: this.recordingFigures.get(key) } : {}),
+      ...(this.restreamStates?.get(key) ? { restream: this.restreamStates.get(key) } : {}),
     };
     const desired = desiredStatus(ls, observed);
     if (statusUpToDate(desired, ls.status)) return;

@@ -1,6 +1,6 @@
 // observed children + probe -> LiveStream status. Pure, so every phase and condition is tested without a cluster.
 import { Reason as R, ConditionType as T } from '../api/conditions.ts';
-import type { Condition, LiveStream, LiveStreamStatus, Phase, ResolvedSpec } from '../api/livestream.ts';
+import type { Condition, LiveStream, LiveStreamStatus, Phase, ResolvedSpec, RestreamState } from '../api/livestream.ts';
 import type { KubeObject } from '../kube/rest.ts';
 import { type ObservedService, type Reach, reach } from '../render/endpoints.ts';
 import { names } from '../render/names.ts';
@@ -51,6 +51,8 @@ export interface Observed {
   probe?: { online: boolean; readers: number; reconnectingSince?: string };
   /** From the sidecar's GET /recording (published rarely: ./recording-status.ts); undefined until first asked. */
   recording?: RecordingFigures;
+  /** From the sidecar's GET /restream (./restream-status.ts); undefined until first asked. */
+  restream?: { name: string; state: RestreamState; reason?: string; since: string }[];
 }
 
 /** Where the stream is reached from, for a status: the same answer the renderer used for WebRTC's candidates. */
@@ -238,6 +240,9 @@ export function desiredStatus(
             ...(o.recording ?? {}),
           },
         }
+      : {}),
+    ...(o.spec.restream?.length && o.restream
+      ? { restream: o.restream.filter((t) => o.spec.restream?.some((s) => s.name === t.name)) }
       : {}),
   };
 }

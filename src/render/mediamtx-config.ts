@@ -26,7 +26,13 @@ export const secretFiles = {
   internal: `${SECRETS_DIR}/internal`,
   /** spec.tls.secretRef (kubernetes.io/tls), mounted into the MediaMTX container only. */
   tls: `${SECRETS_DIR}/tls`,
+  /** spec.restream[].secretRef, one projected volume in the auth container: <dir>/<Secret name>/<key>. */
+  restream: `${SECRETS_DIR}/restream`,
 };
+
+/** Where a restream target's key is in the auth container. */
+export const restreamKeyFile = (ref: { name: string; key?: string }) =>
+  `${secretFiles.restream}/${ref.name}/${ref.key ?? 'streamKey'}`;
 
 /**
  * Global keys a spec edit changes that are applied by MediaMTX's file reload instead of a new pod: faster than a
@@ -234,6 +240,16 @@ export function authConfig(spec: ResolvedSpec, publishKey: string): AuthConfig {
     // Metrics carry no secrets and are served only on the ClusterIP metrics Service; Prometheus sends no credential.
     metrics: { allow: true },
     ...(spec.recording.enabled ? { recording: recordingConfig(spec) } : {}),
+    ...(spec.restream?.length
+      ? {
+          restream: spec.restream.map((t) => ({
+            name: t.name,
+            url: t.url,
+            keyFile: restreamKeyFile(t.secretRef),
+            secret: `${t.secretRef.name}/${t.secretRef.key ?? 'streamKey'}`,
+          })),
+        }
+      : {}),
   };
 }
 

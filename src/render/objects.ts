@@ -163,6 +163,9 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
   };
 
   const jwtRef = spec.playback.access === 'jwt' ? spec.playback.jwt?.keysSecretRef : undefined;
+  // Each restream Secret once, whole (any key of it can be named later without touching the pod), in name order:
+  // the pod template changes only when the set of Secrets does.
+  const restreamSecrets = [...new Set((spec.restream ?? []).map((t) => t.secretRef.name))].sort();
   const secretVolume = (volName: string, secretName: string, key: string) => ({
     name: volName,
     secret: { secretName, items: [{ key, path: key }], defaultMode: 0o440 },
@@ -190,6 +193,11 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
         ]
       : []),
     ...(spec.recording.enabled ? [{ name: 'recordings', persistentVolumeClaim: { claimName: n.recordings } }] : []),
+    // optional: a missing Secret stops the targets that name it (status.restream says so), not the stream.
+    ...restreamSecrets.map((secretName, i) => ({
+      name: `restream-${i}`,
+      secret: { secretName, optional: true, defaultMode: 0o440 },
+    })),
   ];
 
   const probePort = ports.find((p) => p.protocol === 'TCP')?.name ?? 'metrics';
@@ -243,6 +251,11 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       ...(jwtRef ? [{ name: 'jwt-keys', mountPath: secretFiles.jwt, readOnly: true }] : []),
       // Retention (src/recording/) runs in this container: it deletes old segments and watches free space.
       ...(spec.recording.enabled ? [{ name: 'recordings', mountPath: RECORDINGS_DIR }] : []),
+      ...restreamSecrets.map((secretName, i) => ({
+        name: `restream-${i}`,
+        mountPath: `${secretFiles.restream}/${secretName}`,
+        readOnly: true,
+      })),
     ],
   };
 
