@@ -52,7 +52,7 @@ const HELPS: Record<string, string> = {
   auth: `Usage: vstream auth --config FILE [options]
   --config FILE            auth.json rendered by the operator (mounted from the stream's ConfigMap)
   --listen HOST:PORT       hook address MediaMTX calls (default 127.0.0.1:9000)
-  --ops-listen HOST:PORT   /metrics, /healthz, /readyz (default 0.0.0.0:9091)
+  --ops-listen HOST:PORT   /metrics, /healthz, /startz, /readyz (default 0.0.0.0:9091)
   --mediamtx-api URL       MediaMTX's control API, asked who holds the stream (default http://127.0.0.1:9997)`,
   'token viewer': `Usage: vstream token viewer (--stream NS/NAME | --path PATH --issuer URL) --key FILE [options]
   --stream NS/NAME         read path, issuer and audience from the LiveStream

@@ -73,6 +73,10 @@ export async function runAuth(opts: AuthOptions) {
         ops,
       })
     : undefined;
+  if (restream)
+    store.readyWhen.push(() =>
+      restream.sync.handedOver ? undefined : 'restream destinations not yet handed to MediaMTX',
+    );
   // The hook listens on loopback only: it is MediaMTX's, inside the pod, and nobody else's.
   const hookAddr = await hook.listen(hostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
   const opsAddr = await ops.listen(hostPort(opts.opsListen ?? `0.0.0.0:${AUTH_METRICS_PORT}`));

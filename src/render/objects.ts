@@ -239,7 +239,8 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     ports: containerPorts([{ name: 'auth-metrics', port: AUTH_METRICS_PORT, protocol: 'TCP' }]),
     // Node starts in well under a second; without a startup probe the first readiness probe races it and a lost
     // race cost a full period (seen on the real node as "connection refused" Warning events).
-    startupProbe: { httpGet: { path: '/readyz', port: 'auth-metrics' }, periodSeconds: 1, failureThreshold: 30 },
+    // /startz (the hook can decide) gates MediaMTX's start; /readyz also waits for what needs MediaMTX running.
+    startupProbe: { httpGet: { path: '/startz', port: 'auth-metrics' }, periodSeconds: 1, failureThreshold: 30 },
     readinessProbe: { httpGet: { path: '/readyz', port: 'auth-metrics' }, periodSeconds: 2 },
     livenessProbe: { httpGet: { path: '/healthz', port: 'auth-metrics' }, periodSeconds: 10, failureThreshold: 6 },
     resources: SIDECAR_RESOURCES,

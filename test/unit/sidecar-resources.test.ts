@@ -21,9 +21,14 @@ describe('the auth sidecar container', () => {
   // A native sidecar: an init container kubelet keeps running (and starts MediaMTX only once it answers).
   const sidecar = containers.find((c) => c.name === 'auth')!;
 
-  it('is a native sidecar with a startup probe on /readyz', () => {
+  it('is a native sidecar whose startup probe (/startz) gates MediaMTX, and whose readiness is /readyz', () => {
     expect(sidecar.restartPolicy).toBe('Always');
-    expect((sidecar as { startupProbe?: { httpGet?: { path: string } } }).startupProbe?.httpGet?.path).toBe('/readyz');
+    const probes = sidecar as {
+      startupProbe?: { httpGet?: { path: string } };
+      readinessProbe?: { httpGet?: { path: string } };
+    };
+    expect(probes.startupProbe?.httpGet?.path).toBe('/startz');
+    expect(probes.readinessProbe?.httpGet?.path).toBe('/readyz');
   });
 
   it("runs the image's entrypoint with the heap flags before the script", () => {
