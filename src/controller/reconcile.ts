@@ -843,8 +843,14 @@ export class Reconciler {
       let state = plan.push ? await pushControl(base, token, want) : await getControl(base, token);
       if (state.enabled !== want) state = await pushControl(base, token, want);
       this.controlAcked.set(key, state.enabled);
-      const fresh = newEndings(state.endings, this.endingSeq.get(key), Date.now());
       const last = state.endings.at(-1)?.seq;
+      // A restarted sidecar numbers its endings from 1 again: everything it lists is then new.
+      const seen = this.endingSeq.get(key);
+      const fresh = newEndings(
+        state.endings,
+        last !== undefined && seen !== undefined && last < seen ? 0 : seen,
+        Date.now(),
+      );
       if (last !== undefined) this.endingSeq.set(key, last);
       else if (!this.endingSeq.has(key)) this.endingSeq.set(key, 0);
       for (const e of fresh)
