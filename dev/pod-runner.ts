@@ -29,6 +29,9 @@ interface Container {
   env?: { name: string; value?: string }[];
   ports?: { name: string; containerPort: number; protocol: string }[];
   volumeMounts?: { name: string; mountPath: string }[];
+  /** On an init container: Always makes it a native sidecar. */
+  restartPolicy?: string;
+  startupProbe?: { httpGet?: { path: string; port: string } };
 }
 interface Volume {
   name: string;
@@ -38,6 +41,7 @@ interface Volume {
   emptyDir?: object;
 }
 interface PodSpec {
+  initContainers?: Container[];
   containers: Container[];
   volumes: Volume[];
 }
@@ -122,6 +126,21 @@ export class PodRunner {
     this.sync();
   }
 
+  private readonly heldVolumes = new Set<string>();
+
+  /**
+   * Stops (or resumes) bringing ConfigMap and Secret changes into a running pod: models kubelet's propagation delay
+   * (up to about a minute), so a test can show that something works without waiting for it.
+   */
+  holdVolumeUpdates(namespace: string, name: string, hold: boolean): void {
+    const key = `${namespace}/${name}`;
+    if (hold) this.heldVolumes.add(key);
+    else {
+      this.heldVolumes.delete(key);
+      this.sync();
+    }
+  }
+
   endpoints(namespace: string, name: string): Endpoints | undefined {
     return this.pods.get(`${namespace}/${name}`)?.endpoints;
   }
@@ -147,7 +166,8 @@ export class PodRunner {
     for (const [key, d] of want) {
       const pod = this.pods.get(key);
       if (!pod) await this.startPod(key, d);
-      else this.refreshVolumes(pod, d.metadata.namespace!);
+      // A held pod keeps its files as they are, as kubelet does for up to about a minute after a ConfigMap changes.
+      else if (!this.heldVolumes.has(key)) this.refreshVolumes(pod, d.metadata.namespace!);
     }
   }
 
@@ -186,8 +206,11 @@ export class PodRunner {
     }
   }
 
-  private podSpec(d: KubeObject): PodSpec {
-    return (d.spec as { template: { spec: PodSpec } }).template.spec;
+  /** Native sidecars (init containers with restartPolicy Always) first, then the containers, as kubelet starts them. */
+  private podSpec(d: KubeObject): PodSpec & { sidecars: Set<string> } {
+    const s = (d.spec as { template: { spec: PodSpec } }).template.spec;
+    const native = (s.initContainers ?? []).filter((c) => c.restartPolicy === 'Always');
+    return { ...s, containers: [...native, ...s.containers], sidecars: new Set(native.map((c) => c.name)) };
   }
 
   private async startPod(key: string, d: KubeObject): Promise<void> {
@@ -283,13 +306,31 @@ export class PodRunner {
       } else continue;
       const workDir = join(dir, 'empty', 'work');
       mkdirSync(workDir, { recursive: true });
-      const child = spawn(cmd, argv, { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      const out = createWriteStream(join(logs, `${c.name}.log`), { flags: 'a' });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
-      child.on('exit', (code, sig) => this.log.info({ pod: key, container: c.name, code, sig }, 'container exited'));
-      pod.procs.push({ name: c.name, child });
-      pod.endpoints.pids[c.name] = child.pid ?? 0;
+      const entry = { name: c.name, child: undefined as unknown as ChildProcess };
+      const launch = () => {
+        const child = spawn(cmd, argv, { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const out = createWriteStream(join(logs, `${c.name}.log`), { flags: 'a' });
+        child.stdout?.pipe(out);
+        child.stderr?.pipe(out);
+        child.on('exit', (code, sig) => {
+          this.log.info({ pod: key, container: c.name, code, sig }, 'container exited');
+          // kubelet restarts a native sidecar (restartPolicy Always) that exits while the pod runs, at once the
+          // first time; the pod is still ours when stopPod has not taken it away.
+          if (spec.sidecars.has(c.name) && this.pods.get(key) === pod) {
+            this.log.info({ pod: key, container: c.name }, 'restarting native sidecar');
+            launch();
+          }
+        });
+        entry.child = child;
+        pod.endpoints.pids[c.name] = child.pid ?? 0;
+        return child;
+      };
+      const child = launch();
+      pod.procs.push(entry);
+      // kubelet starts the next container only once a native sidecar's startup probe passes.
+      const probe = c.startupProbe?.httpGet;
+      if (spec.sidecars.has(c.name) && probe)
+        await waitHttpOk(`http://127.0.0.1:${pod.endpoints.ports[probe.port]}${probe.path}`, child);
     }
     this.pods.set(key, pod);
     this.log.info({ pod: key, ports: pod.endpoints.ports }, 'pod started');
@@ -374,5 +415,18 @@ export function atomicWriteDir(dir: string, files: Record<string, string>): void
     } catch {
       // already linked through ..data
     }
+  }
+}
+
+/** Polls a startup probe until it answers 2xx (at most 30 s, or until the process exits). */
+async function waitHttpOk(url: string, child: ChildProcess): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until && child.exitCode === null && child.signalCode === null) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await r.body?.cancel();
+      if (r.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

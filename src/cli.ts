@@ -54,7 +54,7 @@ const HELPS: Record<string, string> = {
   auth: `Usage: vstream auth --config FILE [options]
   --config FILE            auth.json rendered by the operator (mounted from the stream's ConfigMap)
   --listen HOST:PORT       hook address MediaMTX calls (default 127.0.0.1:9000)
-  --ops-listen HOST:PORT   /metrics, /healthz, /readyz (default 0.0.0.0:9091)
+  --ops-listen HOST:PORT   /metrics, /healthz, /startz, /readyz (default 0.0.0.0:9091)
   --mediamtx-api URL       MediaMTX's control API, asked who holds the stream (default http://127.0.0.1:9997)
   --thumbnail-listen HOST:PORT  the thumbnail server, with spec.thumbnails (default 0.0.0.0:8880)`,
   media: `Usage: vstream media --config FILE [options]

@@ -43,6 +43,8 @@ export const Reason = {
   NotReconciled: 'NotReconciled',
   Starting: 'Starting',
   ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',
+  /** spec.enabled is false: MediaMTX runs, the sidecar refuses publishers (Ready=False; phase Disabled). */
+  Disabled: 'Disabled',
   // Live
   PublisherOnline: 'PublisherOnline',
   NoPublisher: 'NoPublisher',
@@ -94,6 +96,8 @@ export const EventReason = {
   RecordingsAdopted: 'RecordingsAdopted',
   /** Recording resumed after a full volume (the pause itself is a Warning with reason VolumeFull). */
   RecordingResumed: 'RecordingResumed',
+  /** The auth sidecar ended a publish session at spec.ingest.maxDuration. */
+  MaxDurationReached: 'MaxDurationReached',
   /** A restream target receives the stream. */
   RestreamConnected: 'RestreamConnected',
   /** A restream target failed (refused the key, unreachable, dropped); MediaMTX retries it every 5 s. */

@@ -84,23 +84,37 @@ const OfflineSlate = withRules(
   ],
 );
 
-const Ingest = Struct(
-  {
-    protocols: Type.Array(StringEnum(INGEST_PROTOCOLS, { description: 'An ingest protocol.' }), {
-      description:
-        'Protocols a streamer may publish with: rtmp (OBS, ffmpeg), srt, rtsp (TCP only), webrtc (WHIP). Each is served on its own Service port.',
-      default: ['rtmp'],
-      minItems: 1,
-      maxItems: 4,
-      'x-kubernetes-list-type': 'set',
-    }),
-    publishTokenSecretRef: SecretKeyRef(
-      'Secret key holding the publish token(s), one per line; every listed token is accepted so a token can be rotated without cutting off a live streamer. When absent the operator generates the Secret <name>-publish once and never replaces it.',
-      'token',
-    ),
-    offlineSlate: OfflineSlate,
-  },
-  { description: 'How streamers publish to this stream.', additionalProperties: false, default: {} },
+const Ingest = withRules(
+  Struct(
+    {
+      protocols: Type.Array(StringEnum(INGEST_PROTOCOLS, { description: 'An ingest protocol.' }), {
+        description:
+          'Protocols a streamer may publish with: rtmp (OBS, ffmpeg), srt, rtsp (TCP only), webrtc (WHIP). Each is served on its own Service port.',
+        default: ['rtmp'],
+        minItems: 1,
+        maxItems: 4,
+        'x-kubernetes-list-type': 'set',
+      }),
+      publishTokenSecretRef: SecretKeyRef(
+        'Secret key holding the publish token(s), one per line; every listed token is accepted so a token can be rotated without cutting off a live streamer. When absent the operator generates the Secret <name>-publish once and never replaces it.',
+        'token',
+      ),
+      // spec.enabled and spec.ingest.maxDuration (on/off and limits): enforced in the pod by the auth sidecar.
+      offlineSlate: OfflineSlate,
+      maxDuration: Duration({
+        description:
+          'Longest a publish session may last (Go/Kubernetes duration, e.g. 4h, 90m); at the limit the auth sidecar ends the session and the controller records an event (MaxDurationReached). The streamer may start a new session at once. Between 1s and 168h; unlimited when absent.',
+      }),
+    },
+    { description: 'How streamers publish to this stream.', additionalProperties: false, default: {} },
+  ),
+  [
+    {
+      rule: "!has(self.maxDuration) || (duration(self.maxDuration) >= duration('1s') && duration(self.maxDuration) <= duration('168h'))",
+      message: 'spec.ingest.maxDuration must be between 1s and 168h',
+      fieldPath: '.maxDuration',
+    },
+  ],
 );
 
 const Jwt = withRules(
@@ -521,6 +535,11 @@ export const LiveStreamSpec = Struct(
         },
       ],
     }),
+    enabled: Type.Boolean({
+      description:
+        'false switches the stream off without deleting anything: new publishers are refused and the current one is disconnected within about 2 s; the pod, Service, Secrets and recordings stay, and viewers may stay connected to the (offline) stream. Phase Disabled, condition Ready=False (Disabled). true (the default) accepts publishers again.',
+      default: true,
+    }),
     ingest: Ingest,
     playback: Playback,
     recording: Recording,
@@ -565,9 +584,9 @@ const Url = (description: string) => Type.String({ description });
 export const LiveStreamStatus = Struct(
   {
     observedGeneration: Type.Integer({ description: 'metadata.generation last reconciled.', minimum: 0 }),
-    phase: StringEnum(['Pending', 'Ready', 'Live', 'Degraded', 'Failed'], {
+    phase: StringEnum(['Pending', 'Ready', 'Live', 'Disabled', 'Degraded', 'Failed'], {
       description:
-        'Summary: Pending (being set up), Ready (accepting a publisher), Live (a publisher is online), Degraded (running with a problem), Failed (cannot run until the spec or a Secret is fixed).',
+        'Summary: Pending (being set up), Ready (accepting a publisher), Live (a publisher is online), Disabled (spec.enabled is false: running, refusing publishers), Degraded (running with a problem), Failed (cannot run until the spec or a Secret is fixed).',
     }),
     conditions: Type.Array(Condition, {
       description: 'Conditions of the LiveStream.',
@@ -733,6 +752,7 @@ export type ResolvedSpec = Omit<LiveStreamSpec, 'path'> & {
   mediamtx: NonNullable<LiveStreamSpec['mediamtx']> & { logLevel: string };
   disruptiveUpdates: 'WhenIdle' | 'Immediate';
   thumbnails: { enabled: boolean; intervalSeconds: number };
+  enabled: boolean;
 };
 
 /**

@@ -38,6 +38,13 @@ export const AuthConfigSchema = Type.Object(
               'MediaMTX replaces a live publisher with any newcomer the hook allows (overridePublisher): allow that only to the token the live publisher used, so a streamer reconnects at once and nobody else can take the stream.',
           }),
         ),
+        // spec.enabled and spec.ingest.maxDuration (./session-control.ts enforces both in the pod).
+        enabled: Type.Optional(
+          Type.Boolean({ description: 'false: every publish is denied (stream_disabled) and a live one is ended.' }),
+        ),
+        maxDurationSeconds: Type.Optional(
+          Type.Number({ description: 'End a publish session this long after it went online.', exclusiveMinimum: 0 }),
+        ),
       },
       strict,
     ),

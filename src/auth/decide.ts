@@ -6,6 +6,7 @@ import type { AuthConfig, AuthRequest } from './contract.ts';
 import type { JwtKeys, TokenSet } from './keys.ts';
 import { type PublisherGuard, tokenId } from './publisher.ts';
 import type { RemoteJwks } from './remote-jwks.ts';
+import type { SessionControl } from './session-control.ts';
 
 export interface Decision {
   allow: boolean;
@@ -24,6 +25,8 @@ export interface AuthState {
   jwtCache: JwtCache;
   /** With MediaMTX's overridePublisher on: who holds the stream (only that token may take over a live path). */
   publisher?: PublisherGuard;
+  /** spec.enabled as pushed by the controller or read from auth.json (./session-control.ts). */
+  control?: SessionControl;
 }
 
 const allow = (reason: string): Decision => ({ allow: true, status: 200, reason });
@@ -83,7 +86,11 @@ export function decide(
     case 'publish': {
       if (req.path !== config.path) return deny(403, 'wrong_path');
       const d = checkToken(state.publishTokens, req, 'publish_token', 'bad_publish_token', 'publish_token_unavailable');
-      if (!d.allow || !state.publisher || config.publish.override !== 'sameToken') return d;
+      if (!d.allow) return d;
+      // After the token check, so a wrong token is still logged as one while the stream is off.
+      if (!(state.control ? state.control.enabled() : config.publish.enabled !== false))
+        return deny(403, 'stream_disabled');
+      if (!state.publisher || config.publish.override !== 'sameToken') return d;
       // A reconnect of the publisher on air takes over; another token holder waits until the stream is free.
       const token = credentialCandidates(req).find((c) => state.publishTokens!.matches([c]))!;
       return state.publisher.claim(tokenId(token), req.id ?? null) ? d : deny(403, 'path_busy');

@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import { createLogger } from '../log/logger.ts';
 import { AUTH_HOOK_PORT, AUTH_METRICS_PORT, MEDIAMTX_API_PORT, THUMBNAIL_PORT } from '../render/ports.ts';
 import { thumbnailServer } from './media.ts';
-import { PublisherGuard } from './publisher.ts';
+import { kickSession, PublisherGuard } from './publisher.ts';
 import { authMetrics, hookServer, opsServer, recordReload } from './server.ts';
+import { registerControl, SessionControl } from './session-control.ts';
 import { AuthStateStore } from './state.ts';
 
 export interface AuthOptions {
@@ -31,19 +32,31 @@ export async function runAuth(opts: AuthOptions) {
   const store = new AuthStateStore(opts.config, log, recordReload(metrics));
   await store.init();
   store.watch();
-  const publisher = new PublisherGuard({
-    api: opts.mediamtxApi ?? `http://127.0.0.1:${MEDIAMTX_API_PORT}`,
-    target: () => {
-      const c = store.state.config;
-      return c.publish.override === 'sameToken' ? { path: c.path, apiTokenFile: c.api.tokenFile } : undefined;
-    },
+  const api = opts.mediamtxApi ?? `http://127.0.0.1:${MEDIAMTX_API_PORT}`;
+  const control = new SessionControl({
+    config: () => store.state.config,
+    kick: (kind, id) => kickSession(api, store.state.config.api.tokenFile, kind, id),
     log,
   });
-  // Every state the store swaps in keeps the one guard (it outlives config and key reloads).
+  const publisher = new PublisherGuard({
+    api,
+    target: () => {
+      const c = store.state.config;
+      return c.publish.override === 'sameToken' || control.active()
+        ? { path: c.path, apiTokenFile: c.api.tokenFile }
+        : undefined;
+    },
+    onPoll: (snap) => control.enforce(snap),
+    isPublishToken: (t) => store.state.publishTokens?.matches([t]) ?? false,
+    log,
+  });
+  // Every state the store swaps in keeps the one guard and control (they outlive config and key reloads).
   store.state.publisher = publisher;
+  store.state.control = control;
   publisher.start();
   const hook = hookServer(store, metrics, log);
   const ops = opsServer(store, metrics);
+  registerControl(ops, { control, apiTokens: () => store.state.apiTokens, refresh: () => publisher.poll() });
   // Retention and the disk-full pause (src/recording/), loaded only by streams that record: the rest pay nothing.
   const recording = store.state.config.recording
     ? (await import('../recording/sidecar.ts')).attachRecording({
@@ -64,6 +77,10 @@ export async function runAuth(opts: AuthOptions) {
       })
     : undefined;
   const thumbs = store.state.config.media?.thumbnails ? thumbnailServer(store, log) : undefined;
+  if (restream)
+    store.readyWhen.push(() =>
+      restream.sync.handedOver ? undefined : 'restream destinations not yet handed to MediaMTX',
+    );
   // The hook listens on loopback only: it is MediaMTX's, inside the pod, and nobody else's.
   const hookAddr = await hook.listen(hostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
   const opsAddr = await ops.listen(hostPort(opts.opsListen ?? `0.0.0.0:${AUTH_METRICS_PORT}`));
@@ -86,5 +103,5 @@ export async function runAuth(opts: AuthOptions) {
     store.close();
     await Promise.all([hook.close(), ops.close(), thumbs?.close()]);
   };
-  return { hook, ops, store, metrics, close, hookAddr, opsAddr, recording, restream };
+  return { hook, ops, store, metrics, close, hookAddr, opsAddr, recording, restream, control };
 }

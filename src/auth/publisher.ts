@@ -11,6 +11,7 @@ import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { Logger } from 'pino';
+import type { PathSnapshot } from './session-control.ts';
 
 export interface PublisherGuardOptions {
   /** MediaMTX's control API, e.g. http://127.0.0.1:9997. */
@@ -21,6 +22,8 @@ export interface PublisherGuardOptions {
   pollMs?: number;
   /** How long a poll answer is trusted; after that the guard falls back to the publishes it allowed itself. */
   freshMs?: number;
+  /** Every successful look at the path, with the publishing session (spec.enabled and maxDuration: ./session-control.ts). */
+  onPoll?: (snap: PathSnapshot) => Promise<unknown>;
   /** Without a usable poll, a publish allowed this recently is presumed on air. */
   presumedLiveMs?: number;
   /**
@@ -28,6 +31,12 @@ export interface PublisherGuardOptions {
    * hook's answer and MediaMTX adding the publisher, RTMP reads the stream's tracks (up to its first keyframe).
    */
   settleMs?: number;
+  /**
+   * Whether a token is a valid publish token now. With it, a publisher on air that this process did not see allowed
+   * (the sidecar restarted) is recognised from the token in its RTMP query (MediaMTX's API lists it), so its
+   * reconnect still takes over instead of being refused until the old session times out.
+   */
+  isPublishToken?: (token: string) => boolean;
   log: Logger;
 }
 
@@ -53,7 +62,10 @@ export class PublisherGuard {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private failing = false;
-  private readonly opts: Required<Omit<PublisherGuardOptions, 'log'>> & { log: Logger };
+  private readonly opts: Required<Omit<PublisherGuardOptions, 'log' | 'onPoll' | 'isPublishToken'>> &
+    Pick<PublisherGuardOptions, 'log' | 'onPoll' | 'isPublishToken'>;
+  /** Sessions whose token was already looked up in MediaMTX's API (once each). */
+  private readonly recovered = new Set<string>();
 
   constructor(opts: PublisherGuardOptions) {
     this.opts = { pollMs: 500, freshMs: 5_000, presumedLiveMs: 15_000, settleMs: 5_000, ...opts };
@@ -104,6 +116,20 @@ export class PublisherGuard {
     return out;
   }
 
+  /** The token of an RTMP publisher on air that this process never saw allowed, from its query (see isPublishToken). */
+  private async recoverHolder(session: string, apiToken: string): Promise<void> {
+    if (!this.opts.isPublishToken || this.recovered.has(session)) return;
+    this.recovered.add(session);
+    if (this.recovered.size > MAX_SESSIONS) this.recovered.delete(this.recovered.values().next().value!);
+    const res = await getJson(`${this.opts.api}/v3/rtmpconns/get/${encodeURIComponent(session)}`, apiToken, 2_000);
+    const query = res.status === 200 ? (res.body as { query?: string }).query : undefined;
+    const token = query ? new URLSearchParams(query).get('token') : null;
+    if (token && this.opts.isPublishToken(token)) {
+      this.sessions.set(session, { id: tokenId(token), at: Date.now() });
+      this.opts.log.info({ id: session }, 'publisher guard: recognised the publisher on air');
+    }
+  }
+
   /** One look at the path; exported for tests. */
   async poll(): Promise<void> {
     const target = this.opts.target();
@@ -115,17 +141,29 @@ export class PublisherGuard {
       const res = await getJson(`${this.opts.api}/v3/paths/get/${path}`, token, 2_000);
       let online = false;
       let source: string | undefined;
+      const snap: PathSnapshot = { online: false };
       if (res.status !== 404 && res.status !== 200) throw new Error(`MediaMTX API answered ${res.status}`);
       if (res.status === 200) {
-        const body = res.body as { online?: boolean; ready?: boolean; source?: { id?: string } | null };
+        const body = res.body as {
+          online?: boolean;
+          ready?: boolean;
+          onlineTime?: string | null;
+          source?: { id?: string; type?: string } | null;
+        };
         online = Boolean(body.online ?? body.ready);
         source = online ? body.source?.id : undefined;
+        snap.online = online;
+        if (source) snap.source = { id: source, type: body.source?.type ?? 'unknown' };
+        if (online && body.onlineTime) snap.onlineTime = body.onlineTime;
       }
+      if (source && snap.source?.type === 'rtmpConn' && !this.sessions.has(source))
+        await this.recoverHolder(source, token);
       this.last = { startedAt, at: Date.now(), online, ...(source ? { source } : {}) };
       if (this.failing) this.opts.log.info('publisher guard: MediaMTX API reachable again');
       this.failing = false;
       // Forget sessions that are neither on air nor recent.
       for (const [s, v] of this.sessions) if (s !== source && Date.now() - v.at > 60_000) this.sessions.delete(s);
+      await this.opts.onPoll?.(snap);
     } catch (e) {
       if (!this.failing)
         this.opts.log.warn(
@@ -137,15 +175,28 @@ export class PublisherGuard {
   }
 }
 
+/** POST <api>/v3/<kind>/kick/<id> with the internal API token (file read at each call: it can rotate). */
+export async function kickSession(api: string, apiTokenFile: string, kind: string, id: string): Promise<boolean> {
+  const token = readFileSync(apiTokenFile, 'utf8').split('\n')[0]?.trim() ?? '';
+  const res = await getJson(`${api}/v3/${kind}/kick/${encodeURIComponent(id)}`, token, 2_000, 'POST');
+  // 404: the session ended meanwhile, which is what was wanted.
+  return res.status === 200 || res.status === 404;
+}
+
 /**
  * One GET to MediaMTX's API on loopback, with node:http: the sidecar needs nothing more, and undici's fetch would load
  * ~5 MiB of JavaScript into every stream pod for this one poll (bench/stream-cost.ts).
  */
-export function getJson(url: string, token: string, timeoutMs: number): Promise<{ status: number; body?: unknown }> {
+export function getJson(
+  url: string,
+  token: string,
+  timeoutMs: number,
+  method = 'GET',
+): Promise<{ status: number; body?: unknown }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) },
+      { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) },
       (res) => {
         const status = res.statusCode ?? 0;
         if (status !== 200) {

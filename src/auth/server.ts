@@ -130,8 +130,20 @@ export function opsServer(store: AuthStateStore, metrics: AuthMetrics): FastifyI
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) =>
-    store.ready ? { status: 'ready' } : reply.code(503).send({ status: 'not ready', problems: store.problems }),
+  // /startz: the hook can decide (every secret loaded). kubelet's startup probe of the native sidecar asks it, and
+  // starts MediaMTX only then. /readyz adds what needs MediaMTX running (the restream destinations handed over), so
+  // the Service sends streamers only to a pod where nothing is still about to change MediaMTX's configuration.
+  app.get('/startz', async (_req, reply) =>
+    store.ready ? { status: 'started' } : reply.code(503).send({ status: 'not started', problems: store.problems }),
   );
+  app.get('/readyz', async (_req, reply) => {
+    const waiting = store.readyWhen.map((f) => f()).filter((w): w is string => Boolean(w));
+    return store.ready && !waiting.length
+      ? { status: 'ready' }
+      : reply.code(503).send({
+          status: 'not ready',
+          problems: { ...store.problems, ...(waiting.length ? { waiting: waiting.join('; ') } : {}) },
+        });
+  });
   return app;
 }

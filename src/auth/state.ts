@@ -19,6 +19,8 @@ export interface ReloadEvent {
 
 export class AuthStateStore {
   state!: AuthState;
+  /** Further readiness checks (features that need MediaMTX running): each says what it waits for, or undefined. */
+  readonly readyWhen: (() => string | undefined)[] = [];
   private readonly digests = new Map<string, string>();
   private readonly errors = new Map<Source, string>();
   private watchers: FSWatcher[] = [];

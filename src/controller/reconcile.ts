@@ -44,7 +44,15 @@ import { type ApiLocator, type ProbeResult, probeMediaMTX } from './mediamtx-pro
 import { RecentWrites } from './recent-writes.ts';
 import { RECORDING_PAUSED_MESSAGE, RecordingFiguresCache, sidecarFromApi } from './recording-status.ts';
 import { ASK_EVERY_MS as RESTREAM_ASK_EVERY_MS, RestreamStatusCache } from './restream-status.ts';
-import { desiredStatus, type Observed, type Problem, statusUpToDate, withTransitions } from './status.ts';
+import {
+  deploymentAvailable,
+  desiredStatus,
+  type Observed,
+  type Problem,
+  statusUpToDate,
+  withTransitions,
+} from './status.ts';
+import { controlPlan, endingMessage, getControl, newEndings, pushControl } from './stream-control.ts';
 import { volumeGrowthProblem } from './volume-growth.ts';
 import type { Result } from './workqueue.ts';
 
@@ -187,6 +195,11 @@ export class Reconciler {
   readonly webhooks: WebhookHub;
   /** Streams the live loop has asked MediaMTX about since this process started (or became leader). */
   private readonly polled = new Set<string>();
+  /** Where each stream's sidecar serves its ops port (/recording, /control). */
+  private readonly locateSidecar?: ApiLocator;
+  /** spec.enabled as each stream's sidecar last confirmed it, and the last ending at maxDuration reported (./stream-control.ts). */
+  private readonly controlAcked = new Map<string, boolean>();
+  private readonly endingSeq = new Map<string, number>();
   /** status.restream from the sidecars (./restream-status.ts: written when a target's state changes). */
   private readonly restreamStates?: RestreamStatusCache;
 
@@ -211,6 +224,7 @@ export class Reconciler {
           );
       },
     });
+    this.locateSidecar = locate;
     this.restreamStates = locate ? new RestreamStatusCache({ locate }) : undefined;
     for (const [kind, cache] of this.childCaches()) {
       cache.on((type, obj) => {
@@ -263,6 +277,8 @@ export class Reconciler {
     this.droppedAt.delete(key);
     this.viewersReportedAt.delete(key);
     this.held.delete(key);
+    this.controlAcked.delete(key);
+    this.endingSeq.delete(key);
     this.writtenStreams.forget(key);
     this.polled.delete(key);
     this.webhooks.forget(key);
@@ -357,6 +373,12 @@ export class Reconciler {
         `Applied ${disruption.changes} with sessions connected (spec.disruptiveUpdates: Immediate): dropped ${disruption.who}.`,
       );
 
+    // spec.enabled: tell the running pod now, not when kubelet delivers the new auth.json (up to a minute). A pod
+    // that is not available yet is left to the live loop (one that starts reads the new auth.json anyway), so a
+    // pass never waits on a sidecar that cannot answer.
+    const dep = this.child('Deployment', namespace, names(name).deployment);
+    if (deploymentAvailable(dep)) await this.syncControl(ls, key, rendered.spec, false);
+
     const cert = secrets.certificate;
     const observation: SpecObservation = {
       spec: rendered.spec,
@@ -417,13 +439,15 @@ export class Reconciler {
     }
     let probe = await this.probe(ls, observation.spec.path);
     this.polled.add(key);
+    await this.syncControl(ls, key, observation.spec, true);
     const before = this.liveState.get(key);
     const now = Date.now();
     const grace = this.opts.liveGraceMs ?? LIVE_GRACE_MS;
     let next = probe ? (this.opts.liveResyncMs ?? 10_000) : 3_000;
     const dropped = this.droppedAt.has(key) ? (this.droppedAt.get(key) ?? now) : undefined;
     if (probe?.online) this.droppedAt.set(key, undefined);
-    else if (probe && dropped !== undefined && now - dropped < grace) {
+    // A switched-off stream's publisher was ended on purpose: no reconnect grace.
+    else if (probe && dropped !== undefined && now - dropped < grace && observation.spec.enabled !== false) {
       // Dropped moments ago: still live (and held changes still wait) while the streamer reconnects.
       this.droppedAt.set(key, dropped);
       probe = {
@@ -853,21 +877,77 @@ export class Reconciler {
     return undefined;
   }
 
+  /** The stream's internal API token (MediaMTX's API and the sidecar's /control), read once. */
+  private async apiToken(ls: Stream): Promise<string | undefined> {
+    const key = streamKey(ls);
+    let token = this.apiTokens.get(key);
+    if (!token) {
+      const secret = await this.kube.getOrUndefined<{ data?: Record<string, string> }>(
+        resourcePath('v1', 'Secret', ls.metadata.namespace, names(ls.metadata.name).internalSecret),
+      );
+      const data = secret?.data?.['api-token'];
+      if (!data) return undefined;
+      token = Buffer.from(data, 'base64').toString('utf8');
+      this.apiTokens.set(key, token);
+    }
+    return token;
+  }
+
+  /**
+   * spec.enabled and maxDuration (./stream-control.ts): push spec.enabled to the sidecar when it may disagree, and,
+   * from the live loop, look at a switched-off or limited stream's sidecar (pushing again if it disagrees, Events
+   * for sessions ended at the limit). A failure leaves the state unconfirmed, so the next live poll tries again.
+   */
+  private async syncControl(ls: Stream, key: string, spec: SpecObservation['spec'], fromLiveLoop: boolean) {
+    const want = spec.enabled !== false;
+    const plan = controlPlan({
+      enabled: want,
+      maxDuration: Boolean(spec.ingest?.maxDuration),
+      acked: this.controlAcked.get(key),
+      phase: ls.status?.phase,
+    });
+    if (!plan.push && !(plan.watch && fromLiveLoop)) return;
+    const base = this.locateSidecar?.(ls.metadata.namespace, ls.metadata.name);
+    if (!base) return;
+    try {
+      const token = await this.apiToken(ls);
+      if (!token) return;
+      let state = plan.push ? await pushControl(base, token, want) : await getControl(base, token);
+      if (state.enabled !== want) state = await pushControl(base, token, want);
+      this.controlAcked.set(key, state.enabled);
+      const last = state.endings.at(-1)?.seq;
+      // A restarted sidecar numbers its endings from 1 again: everything it lists is then new.
+      const seen = this.endingSeq.get(key);
+      const fresh = newEndings(
+        state.endings,
+        last !== undefined && seen !== undefined && last < seen ? 0 : seen,
+        Date.now(),
+      );
+      if (last !== undefined) this.endingSeq.set(key, last);
+      else if (!this.endingSeq.has(key)) this.endingSeq.set(key, 0);
+      for (const e of fresh)
+        void this.events.emit(
+          ls,
+          'Normal',
+          EventReason.MaxDurationReached,
+          endingMessage(e, spec.ingest?.maxDuration ?? `${e.limitSeconds}s`),
+        );
+    } catch (e) {
+      // What was confirmed last stays: it still disagrees with the spec, so the next live poll pushes again.
+      this.log.debug(
+        { livestream: { namespace: ls.metadata.namespace, name: ls.metadata.name }, error: (e as Error).message },
+        'auth sidecar control not reachable; the live loop retries',
+      );
+    }
+  }
+
   private async probe(ls: Stream, path: string): Promise<ProbeResult | undefined> {
     const base = this.opts.locateApi?.(ls.metadata.namespace, ls.metadata.name);
     if (!base) return undefined;
     const key = streamKey(ls);
     try {
-      let token = this.apiTokens.get(key);
-      if (!token) {
-        const secret = await this.kube.getOrUndefined<{ data?: Record<string, string> }>(
-          resourcePath('v1', 'Secret', ls.metadata.namespace, names(ls.metadata.name).internalSecret),
-        );
-        const data = secret?.data?.['api-token'];
-        if (!data) return undefined;
-        token = Buffer.from(data, 'base64').toString('utf8');
-        this.apiTokens.set(key, token);
-      }
+      const token = await this.apiToken(ls);
+      if (!token) return undefined;
       return await probeMediaMTX(base, path, token);
     } catch (e) {
       if ((e as Error).message.includes('401') || (e as Error).message.includes('403')) this.apiTokens.delete(key);

@@ -9,6 +9,10 @@ import { names } from '../render/names.ts';
 export const RECORDING_PAUSED_MESSAGE =
   'The recordings volume is nearly full and nothing may be deleted under spec.recording.retention and maxSize: recording is paused (live ingest and playback go on). It resumes by itself when space returns: set spec.recording.maxSize, shorten retention, grow spec.recording.storage.size or delete recordings.';
 
+/** Ready=False (Disabled): what it means and how to undo it. */
+export const DISABLED_MESSAGE =
+  'spec.enabled is false: publishers are refused and the current one was disconnected. The pod, Service, Secrets and recordings are kept, and viewers may stay connected. Set spec.enabled to true to accept publishing again.';
+
 /** What status.recording carries besides its claim name and URL. */
 export interface RecordingFigures {
   paused: boolean;
@@ -123,7 +127,7 @@ function endpointsCondition(o: Observed, where: Reach): Cond {
   return { type, status: 'True', reason: where.reason, message: where.message };
 }
 
-const deploymentAvailable = (d?: KubeObject) =>
+export const deploymentAvailable = (d?: KubeObject) =>
   (d?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some(
     (c) => c.type === 'Available' && c.status === 'True',
   ) ?? false;
@@ -143,11 +147,14 @@ export function desiredStatus(
   const failed = o.renderProblem ?? o.secretProblem ?? (available ? undefined : o.conflictProblem);
   const notReconciled = o.renderProblem ?? o.conflictProblem ?? o.applyProblem;
   const live = available && o.probe?.online === true;
+  // spec.enabled false: running, refusing publishers. (An invalid spec has no resolved spec: optional chaining.)
+  const disabled = o.spec?.enabled === false;
   // Without a render (an invalid spec) nothing is known about where the stream is reached.
   const where = o.renderProblem ? undefined : streamReach(ls, o);
   let phase: Phase;
   if (failed) phase = 'Failed';
   else if (o.applyProblem ?? o.conflictProblem) phase = 'Degraded';
+  else if (disabled) phase = 'Disabled';
   else if (live) phase = 'Live';
   else if (available) phase = 'Ready';
   else if (deploymentStuck(o.deployment)) phase = 'Degraded';
@@ -165,19 +172,26 @@ export function desiredStatus(
     notReconciled
       ? { type: T.Reconciled, status: 'False', ...notReconciled }
       : { type: T.Reconciled, status: 'True', reason: R.Applied, message: 'All child objects match the spec.' },
-    available
+    disabled && !failed
       ? {
           type: T.Ready,
-          status: 'True',
-          reason: R.Available,
-          message: 'MediaMTX is running and accepting a publisher.',
-        }
-      : {
-          type: T.Ready,
           status: 'False',
-          reason: failed ? R.NotReconciled : deploymentStuck(o.deployment) ? R.ProgressDeadlineExceeded : R.Starting,
-          message: failed ? failed.message : 'Waiting for the MediaMTX Deployment to become available.',
-        },
+          reason: R.Disabled,
+          message: DISABLED_MESSAGE,
+        }
+      : available
+        ? {
+            type: T.Ready,
+            status: 'True',
+            reason: R.Available,
+            message: 'MediaMTX is running and accepting a publisher.',
+          }
+        : {
+            type: T.Ready,
+            status: 'False',
+            reason: failed ? R.NotReconciled : deploymentStuck(o.deployment) ? R.ProgressDeadlineExceeded : R.Starting,
+            message: failed ? failed.message : 'Waiting for the MediaMTX Deployment to become available.',
+          },
     !available
       ? {
           type: T.Live,

@@ -233,7 +233,13 @@ export function authConfig(spec: ResolvedSpec, publishKey: string): AuthConfig {
   const jwt = spec.playback.jwt;
   return {
     path: spec.path,
-    publish: { tokenFile: `${secretFiles.publish}/${publishKey}`, override: 'sameToken' },
+    publish: {
+      tokenFile: `${secretFiles.publish}/${publishKey}`,
+      override: 'sameToken',
+      // Only when they restrict: the auth.json of a stream that uses neither stays byte-identical.
+      ...(spec.enabled === false ? { enabled: false } : {}),
+      ...(spec.ingest.maxDuration ? { maxDurationSeconds: durationSeconds(spec.ingest.maxDuration) } : {}),
+    },
     read: {
       access: spec.playback.access,
       ...(spec.playback.access === 'jwt' && jwt

@@ -235,9 +235,16 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       ...(spec.tls ? [{ name: 'tls', mountPath: secretFiles.tls, readOnly: true }] : []),
     ],
   };
+  // A native sidecar (an init container with restartPolicy Always; the chart requires Kubernetes >= 1.30, where
+  // SidecarContainers is on by default): kubelet starts MediaMTX only after this container's startup probe passes,
+  // restarts it on its own if it dies, and stops it after MediaMTX. MediaMTX 1.20.1 counts a hook that does not
+  // answer as a failed authentication (internal/auth/manager.go authenticateHTTP) and RTMP then answers
+  // NetStream.Publish.Unauthorized, after which OBS stops retrying: MediaMTX must never take connections before the
+  // hook answers, as it could when both were regular containers started side by side.
   const sidecar = {
     name: 'auth',
     image: opts.sidecarImage,
+    restartPolicy: 'Always',
     // The image's entrypoint (scripts/image-rootfs.ts) with the sidecar's V8 heap flags in front of the script.
     command: [NODE_BIN, ...SIDECAR_NODE_FLAGS, CLI_SCRIPT],
     args: ['auth', '--config', `${CONFIG_DIR}/${AUTH_FILE}`],
@@ -247,7 +254,8 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
     ]),
     // Node starts in well under a second; without a startup probe the first readiness probe races it and a lost
     // race cost a full period (seen on the real node as "connection refused" Warning events).
-    startupProbe: { httpGet: { path: '/readyz', port: 'auth-metrics' }, periodSeconds: 1, failureThreshold: 30 },
+    // /startz (the hook can decide) gates MediaMTX's start; /readyz also waits for what needs MediaMTX running.
+    startupProbe: { httpGet: { path: '/startz', port: 'auth-metrics' }, periodSeconds: 1, failureThreshold: 30 },
     readinessProbe: { httpGet: { path: '/readyz', port: 'auth-metrics' }, periodSeconds: 2 },
     livenessProbe: { httpGet: { path: '/healthz', port: 'auth-metrics' }, periodSeconds: 10, failureThreshold: 6 },
     resources: SIDECAR_RESOURCES,
@@ -286,9 +294,9 @@ export function renderStream(ls: LiveStream, opts: RenderOptions): RenderedStrea
       },
       terminationGracePeriodSeconds: 30,
       ...(opts.imagePullSecrets?.length ? { imagePullSecrets: opts.imagePullSecrets.map((name) => ({ name })) } : {}),
+      initContainers: [sidecar],
       containers: [
         mediamtx,
-        sidecar,
         ...(media
           ? mediaContainers({
               image: opts.sidecarImage,

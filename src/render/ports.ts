@@ -12,7 +12,7 @@ export interface PortSpec {
 }
 
 export const AUTH_HOOK_PORT = 9000; // loopback only: MediaMTX -> sidecar
-export const AUTH_METRICS_PORT = 9091; // sidecar /metrics, /healthz, /readyz
+export const AUTH_METRICS_PORT = 9091; // sidecar /metrics, /healthz, /startz, /readyz, /control
 export const MEDIAMTX_METRICS_PORT = 9998;
 export const MEDIAMTX_API_PORT = 9997;
 

@@ -36,6 +36,8 @@ export class RestreamSync {
   private readonly bytes = new Map<string, number>();
   private readonly states = new Map<string, TargetStatus>();
   private failing?: string;
+  /** MediaMTX has the destinations (the first look that reached it succeeded): the pod may take streamers. */
+  handedOver = false;
 
   constructor(opts: RestreamSync['opts']) {
     this.opts = opts;
@@ -44,12 +46,17 @@ export class RestreamSync {
   start(): void {
     const loop = async () => {
       if (this.stopped) return;
-      await this.tick().catch((e: Error) => {
-        // Never the error object itself: a URL in it could carry a key.
-        if (this.failing !== e.message) this.opts.log.warn({ error: e.message }, 'restream: cannot reach MediaMTX');
-        this.failing = e.message;
-      });
-      if (!this.stopped) this.timer = setTimeout(loop, this.opts.intervalMs ?? 2_000);
+      await this.tick()
+        .then(() => {
+          this.handedOver = true;
+        })
+        .catch((e: Error) => {
+          // Never the error object itself: a URL in it could carry a key.
+          if (this.failing !== e.message) this.opts.log.warn({ error: e.message }, 'restream: cannot reach MediaMTX');
+          this.failing = e.message;
+        });
+      // Until MediaMTX first has the destinations (it starts after this sidecar), look again soon.
+      if (!this.stopped) this.timer = setTimeout(loop, this.handedOver ? (this.opts.intervalMs ?? 2_000) : 200);
       this.timer?.unref();
     };
     void loop();

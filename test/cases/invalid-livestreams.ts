@@ -86,6 +86,30 @@ export const INVALID: InvalidCase[] = [
     cel: false,
   },
   {
+    title: 'maxDuration beyond a week',
+    spec: { ingest: { maxDuration: '200h' } },
+    expect: ['spec.ingest.maxDuration', 'between 1s and 168h'],
+    cel: true,
+  },
+  {
+    title: 'maxDuration under a second',
+    spec: { ingest: { maxDuration: '500ms' } },
+    expect: ['spec.ingest.maxDuration', 'between 1s and 168h'],
+    cel: true,
+  },
+  {
+    title: 'maxDuration that is not a duration',
+    spec: { ingest: { maxDuration: '4 hours' } },
+    expect: ['spec.ingest.maxDuration'],
+    cel: false,
+  },
+  {
+    title: 'enabled that is not a boolean',
+    spec: { enabled: 'no' },
+    expect: ['spec.enabled'],
+    cel: false,
+  },
+  {
     title: 'segment longer than 24h',
     spec: { recording: { enabled: true, segmentDuration: '25h', retention: '0s' } },
     expect: ['spec.recording.segmentDuration', 'between 1s and 24h'],

@@ -23,8 +23,13 @@ interface Pod {
     serviceAccountName?: string;
     automountServiceAccountToken?: boolean;
     containers: { name: string; image: string; args?: string[] }[];
+    initContainers?: { name: string; image: string; restartPolicy?: string }[];
   };
-  status: { phase: string; containerStatuses?: { name: string; ready: boolean; imageID: string }[] };
+  status: {
+    phase: string;
+    containerStatuses?: { name: string; ready: boolean; imageID: string }[];
+    initContainerStatuses?: { name: string; ready: boolean; started?: boolean }[];
+  };
 }
 
 beforeAll(async () => {
@@ -63,11 +68,13 @@ describe('the chart on a real node', () => {
     const pods = await kube.list(`/api/v1/namespaces/${ns}/pods`, { labelSelector: 'vstream.io/livestream=lobby' });
     const pod = pods.items[0] as unknown as Pod;
     expect(pod.status.phase).toBe('Running');
-    expect(pod.spec.containers.map((x) => [x.name, x.image])).toEqual([
-      ['mediamtx', MEDIAMTX_IMAGE],
-      ['auth', VSTREAM_IMAGE],
+    expect(pod.spec.containers.map((x) => [x.name, x.image])).toEqual([['mediamtx', MEDIAMTX_IMAGE]]);
+    // The auth sidecar is a native sidecar: kubelet started MediaMTX only after its startup probe passed.
+    expect(pod.spec.initContainers?.map((x) => [x.name, x.image, x.restartPolicy])).toEqual([
+      ['auth', VSTREAM_IMAGE, 'Always'],
     ]);
     expect(pod.status.containerStatuses?.every((s) => s.ready)).toBe(true);
+    expect(pod.status.initContainerStatuses?.find((s) => s.name === 'auth')).toMatchObject({ ready: true });
   });
 
   it('takes ffmpeg’s RTMP publish through the Service with the token from <name>-publish, and serves HLS', async () => {

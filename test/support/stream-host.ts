@@ -95,9 +95,10 @@ export class ClusterHost implements StreamHost {
     const uid = pod.metadata.uid!;
     const cached = this.forwards.get(uid);
     if (cached) return cached.view;
-    const containers = (
-      pod.spec as { containers: { ports?: { name: string; containerPort: number; protocol?: string }[] }[] }
-    ).containers;
+    type C = { ports?: { name: string; containerPort: number; protocol?: string }[] };
+    const spec = pod.spec as { initContainers?: C[]; containers: C[] };
+    // The auth sidecar is a native sidecar: its ports are on an init container.
+    const containers = [...(spec.initContainers ?? []), ...spec.containers];
     const targets = containers.flatMap((c) => (c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP'));
     targets.push({ name: 'auth-hook', containerPort: AUTH_HOOK_PORT });
     const view: PodView = { ports: {}, identity: uid };

@@ -49,7 +49,7 @@ describe('checkCertificate', () => {
 
 const stream = (spec: LiveStream['spec'], name = 'show'): LiveStream =>
   ({ ...liveStreamObject(name, spec), metadata: { name, namespace: NS, uid: 'u' } }) as unknown as LiveStream;
-const container = (r: ReturnType<typeof renderStream>, name: string) =>
+const podOf = (r: ReturnType<typeof renderStream>) =>
   (
     r.deployment.spec as {
       template: {
@@ -64,7 +64,12 @@ const container = (r: ReturnType<typeof renderStream>, name: string) =>
         };
       };
     }
-  ).template.spec.containers.find((c) => c.name === name)!;
+  ).template.spec;
+const container = (r: ReturnType<typeof renderStream>, name: string) => {
+  const pod = podOf(r) as ReturnType<typeof podOf> & { initContainers?: ReturnType<typeof podOf>['containers'] };
+  // The auth sidecar is a native sidecar (an init container with restartPolicy Always).
+  return [...(pod.initContainers ?? []), ...pod.containers].find((c) => c.name === name)!;
+};
 const servicePorts = (r: ReturnType<typeof renderStream>) =>
   (r.service.spec as { ports: { name: string; port: number; protocol: string }[] }).ports.map(
     (p) => `${p.name}:${p.port}/${p.protocol}`,

@@ -149,6 +149,12 @@ const stream = (spec: Record<string, unknown>): LiveStream => ({
   spec: spec as LiveStream['spec'],
 });
 type Pod = {
+  initContainers: {
+    name: string;
+    restartPolicy?: string;
+    ports?: { name: string }[];
+    volumeMounts: { name: string }[];
+  }[];
   containers: { name: string; ports?: { name: string }[]; volumeMounts: { name: string }[] }[];
   volumes: { name: string; secret?: { optional?: boolean } }[];
 };
@@ -157,7 +163,8 @@ const pod = (r: ReturnType<typeof renderStream>) => (r.deployment.spec as { temp
 describe('media render', () => {
   it('adds nothing to a stream without thumbnails', () => {
     const r = renderStream(stream({}), { sidecarImage: 'img' });
-    expect(pod(r).containers.map((c) => c.name)).toEqual(['mediamtx', 'auth']);
+    expect(pod(r).containers.map((c) => c.name)).toEqual(['mediamtx']);
+    expect(pod(r).initContainers.map((c) => `${c.name}:${c.restartPolicy}`)).toEqual(['auth:Always']);
     expect(r.configMap.data).not.toHaveProperty('media.json');
     expect(r.auth.media).toBeUndefined();
   });
@@ -168,8 +175,10 @@ describe('media render', () => {
       ffmpegImage: 'ff',
     });
     const p = pod(r);
-    expect(p.containers.map((c) => c.name)).toEqual(['mediamtx', 'auth', 'media', 'thumbnail']);
-    const names = (c: string) => p.containers.find((x) => x.name === c)!.ports?.map((x) => x.name) ?? [];
+    expect(p.containers.map((c) => c.name)).toEqual(['mediamtx', 'media', 'thumbnail']);
+    expect(p.initContainers.map((c) => c.name)).toEqual(['auth']);
+    const names = (c: string) =>
+      [...p.initContainers, ...p.containers].find((x) => x.name === c)!.ports?.map((x) => x.name) ?? [];
     expect(names('auth')).toContain('thumbnail');
     expect(names('mediamtx')).not.toContain('thumbnail');
     expect(r.config.rtmp).toBe(true);

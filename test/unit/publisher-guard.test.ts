@@ -23,9 +23,12 @@ const S3 = '33333333-3333-4333-8333-333333333333';
 
 let onAir: { online: boolean; source?: { type: string; id: string } } = { online: false };
 let seenAuth = '';
+/** The query MediaMTX lists for an RTMP connection (GET /v3/rtmpconns/get/<id>). */
+let rtmpQuery = '';
 const api = createServer((req, res) => {
   seenAuth = req.headers.authorization ?? '';
-  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: PATH, ...onAir }));
+  const body = req.url?.includes('/rtmpconns/get/') ? { query: rtmpQuery } : { name: PATH, ...onAir };
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 });
 let base = '';
 const dir = mkdtempSync(join(tmpdir(), 'vstream-guard-'));
@@ -123,6 +126,35 @@ describe('the publisher guard', () => {
     await guard.poll();
     expect(publish(A, S2)).toMatchObject({ allow: false, reason: 'path_busy' });
     expect(publish(B, S3)).toMatchObject({ allow: false, reason: 'path_busy' });
+  });
+
+  it('after a sidecar restart, recognises the RTMP publisher on air from its query: its reconnect takes over, nobody else', async () => {
+    guard = new PublisherGuard({
+      api: base,
+      target: () => ({ path: PATH, apiTokenFile: join(dir, 'api-token') }),
+      settleMs: 50,
+      isPublishToken: (t) => t === A || t === B,
+      log: pino({ level: 'silent' }),
+    });
+    state.publisher = guard;
+    onAir = { online: true, source: { type: 'rtmpConn', id: S1 } };
+    rtmpQuery = `token=${A}`;
+    await guard.poll();
+    expect(publish(B, S2)).toMatchObject({ allow: false, reason: 'path_busy' });
+    expect(publish(A, S3)).toMatchObject({ allow: true });
+    // A query token that is not a publish token proves nothing: the publisher stays unknown and holds against all.
+    guard = new PublisherGuard({
+      api: base,
+      target: () => ({ path: PATH, apiTokenFile: join(dir, 'api-token') }),
+      settleMs: 50,
+      isPublishToken: (t) => t === A || t === B,
+      log: pino({ level: 'silent' }),
+    });
+    state.publisher = guard;
+    rtmpQuery = 'token=forged-0123456789abcdef';
+    await guard.poll();
+    expect(publish(A, S3)).toMatchObject({ allow: false, reason: 'path_busy' });
+    rtmpQuery = '';
   });
 
   it('a wrong token is still a wrong token, busy or not; without override the guard is not asked', async () => {

@@ -211,7 +211,7 @@ describe('renderer invariants', () => {
         const a = render(spec);
         expect(JSON.stringify(render(spec))).toBe(JSON.stringify(a));
         const pod = (a.deployment.spec as any).template.spec;
-        for (const c of pod.containers) {
+        for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
           for (const m of c.volumeMounts) expect(m.subPath).toBeUndefined();
           expect(c.securityContext).toMatchObject({
             allowPrivilegeEscalation: false,

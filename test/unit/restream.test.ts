@@ -148,13 +148,15 @@ describe('render', () => {
     const pod = (r.deployment as unknown as { spec: { template: { spec: unknown } } }).spec.template.spec as {
       volumes: { name: string; secret?: { secretName: string; optional?: boolean; items?: unknown } }[];
       containers: { name: string; volumeMounts: { name: string; mountPath: string }[] }[];
+      initContainers?: { name: string; volumeMounts: { name: string; mountPath: string }[] }[];
     };
     const vols = pod.volumes.filter((v) => v.name.startsWith('restream-'));
     expect(vols).toEqual([
       { name: 'restream-0', secret: { secretName: 'keys', optional: true, defaultMode: 0o440 } },
       { name: 'restream-1', secret: { secretName: 'yt', optional: true, defaultMode: 0o440 } },
     ]);
-    const mounts = pod.containers.flatMap((c) =>
+    // The auth sidecar is a native sidecar (an init container).
+    const mounts = [...(pod.initContainers ?? []), ...pod.containers].flatMap((c) =>
       c.volumeMounts.filter((m) => m.name.startsWith('restream-')).map((m) => `${c.name}:${m.mountPath}`),
     );
     expect(mounts).toEqual(['auth:/var/run/vstream/restream/keys', 'auth:/var/run/vstream/restream/yt']);

@@ -11,10 +11,25 @@ describe('the auth sidecar container', () => {
   const ls = examples()[0]!.stream;
   const containers = (
     renderStream(ls, { sidecarImage: 'vstream:test' }).deployment as unknown as {
-      spec: { template: { spec: { containers: { name: string; command?: string[]; resources?: unknown }[] } } };
+      spec: {
+        template: {
+          spec: { initContainers: { name: string; command?: string[]; resources?: unknown; restartPolicy?: string }[] };
+        };
+      };
     }
-  ).spec.template.spec.containers;
+  ).spec.template.spec.initContainers;
+  // A native sidecar: an init container kubelet keeps running (and starts MediaMTX only once it answers).
   const sidecar = containers.find((c) => c.name === 'auth')!;
+
+  it('is a native sidecar whose startup probe (/startz) gates MediaMTX, and whose readiness is /readyz', () => {
+    expect(sidecar.restartPolicy).toBe('Always');
+    const probes = sidecar as {
+      startupProbe?: { httpGet?: { path: string } };
+      readinessProbe?: { httpGet?: { path: string } };
+    };
+    expect(probes.startupProbe?.httpGet?.path).toBe('/startz');
+    expect(probes.readinessProbe?.httpGet?.path).toBe('/readyz');
+  });
 
   it("runs the image's entrypoint with the heap flags before the script", () => {
     const [node, script] = IMAGE_CONFIG.entrypoint;
