@@ -124,7 +124,12 @@ const recStatus = async (e: { ports: Record<string, number> }) =>
 function segments(dir: string): Map<string, number> {
   const out = new Map<string, number>();
   if (!existsSync(dir)) return out;
-  for (const f of readdirSync(dir)) if (f.endsWith('.mp4')) out.set(f, statSync(join(dir, f)).size);
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.mp4')) continue;
+    // Retention may delete a segment between the listing and the stat: it is simply gone.
+    const st = statSync(join(dir, f), { throwIfNoEntry: false });
+    if (st) out.set(f, st.size);
+  }
   return out;
 }
 
