@@ -2,7 +2,6 @@
 // playlist keeps moving while the streamer is gone (kill -9 of ffmpeg), the streamer comes back with the same token
 // and settings, and an encoder with other audio settings is refused (what the field's description warns about).
 // Figures for the note are printed as [slate] lines.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,7 +102,7 @@ describe.skipIf(!local)('offline slate (pod runner: needs a local tier)', () => 
     await back.stop();
 
     // An encoder with other audio (stereo 48 kHz, as OBS defaults to) is refused while the slate expects mono 44.1.
-    const stereo = spawnStereo(url);
+    const stereo = publishRtmp(url, 30, { audio: { sampleRate: 48000, channels: 2 } });
     publishers.push(stereo);
     const code = await Promise.race([stereo.exited, new Promise((r) => setTimeout(() => r('running'), 15_000))]);
     const mtxLog = runnerLog(e.dir);
@@ -114,57 +113,6 @@ describe.skipIf(!local)('offline slate (pod runner: needs a local tier)', () => 
     expect(publishes()).toBe(2);
   });
 });
-
-function spawnStereo(url: string): Publisher {
-  const proc = spawn(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'warning',
-      '-re',
-      '-f',
-      'lavfi',
-      '-i',
-      'testsrc=size=320x240:rate=25:duration=30',
-      '-f',
-      'lavfi',
-      '-i',
-      'sine=frequency=440:sample_rate=48000:duration=30',
-      '-ac',
-      '2',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-g',
-      '25',
-      '-pix_fmt',
-      'yuv420p',
-      '-c:a',
-      'aac',
-      '-f',
-      'flv',
-      url,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let err = '';
-  proc.stderr?.on('data', (d) => {
-    err += String(d);
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return {
-    proc,
-    startedAt: Date.now(),
-    output: () => err,
-    exited,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
 
 function runnerLog(dir: string): string {
   return readFileSync(join(dir, 'logs', 'mediamtx.log'), 'utf8');

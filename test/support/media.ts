@@ -14,7 +14,11 @@ export interface Publisher {
  * ffmpeg -re with a synthetic source: x264 + AAC over RTMP(S), or over SRT for an srt:// URL (a keyframe every second
  * keeps segments short).
  */
-export function publishRtmp(url: string, seconds = 120, opts: { size?: string; bitrate?: string } = {}): Publisher {
+export function publishRtmp(
+  url: string,
+  seconds = 120,
+  opts: { size?: string; bitrate?: string; audio?: { sampleRate: number; channels: number } } = {},
+): Publisher {
   const proc = spawn(
     'ffmpeg',
     [
@@ -29,7 +33,8 @@ export function publishRtmp(url: string, seconds = 120, opts: { size?: string; b
       '-f',
       'lavfi',
       '-i',
-      `sine=frequency=440:duration=${seconds}`,
+      `sine=frequency=440:duration=${seconds}${opts.audio ? `:sample_rate=${opts.audio.sampleRate}` : ''}`,
+      ...(opts.audio ? ['-ac', String(opts.audio.channels)] : []),
       '-c:v',
       'libx264',
       '-preset',
