@@ -33,23 +33,47 @@ export function isOurs(kind: string, o: Meta, ls: LiveStream): boolean {
   );
 }
 
+/** Cached children that were shrunk by leanChild: comparing one with a desired object needs a read first. */
+const leaned = new WeakSet<object>();
+
 /**
- * What the informers keep of a ConfigMap or a Deployment: metadata, and a Deployment's status. Their bodies (the
- * rendered config, the pod template) are most of the controller's memory per stream, and are needed only to compare
- * after someone else changed the object or to see what a spec change replaces: the reconciler reads the object then.
- * Everything else (ownership, applied hash, versions, readiness) is in what is kept.
+ * What the informers keep of a ConfigMap, a Deployment or a Service: metadata, a Deployment's status, and of a
+ * Service only what a render reads back (its ports with the node ports the server allocated, its type) and its
+ * status (the load balancer's address). Their bodies (the rendered config, the pod template, the Service's cluster
+ * IPs and defaults) are most of the controller's memory per stream, and are needed only to compare after someone
+ * else changed the object or to see what a spec change replaces: the reconciler reads the object then. Everything
+ * else (ownership, applied hash, versions, readiness) is in what is kept.
  */
 export function leanChild(kind: string, o: KubeObject): KubeObject {
   const { managedFields: _m, ...metadata } = o.metadata;
-  if (kind === 'ConfigMap') return { apiVersion: 'v1', kind, metadata };
-  if (kind === 'Deployment')
-    return { apiVersion: 'apps/v1', kind, metadata, ...(o.status ? { status: o.status } : {}) };
-  return o;
+  let lean: KubeObject;
+  if (kind === 'ConfigMap') lean = { apiVersion: 'v1', kind, metadata };
+  else if (kind === 'Deployment')
+    lean = { apiVersion: 'apps/v1', kind, metadata, ...(o.status ? { status: o.status } : {}) };
+  else if (kind === 'Service') {
+    const spec = o.spec as { type?: string; ports?: Record<string, unknown>[] } | undefined;
+    lean = {
+      apiVersion: 'v1',
+      kind,
+      metadata,
+      spec: {
+        ...(spec?.type ? { type: spec.type } : {}),
+        ports: (spec?.ports ?? []).map(({ name, protocol, port, nodePort }) => ({
+          ...(name !== undefined ? { name } : {}),
+          ...(protocol !== undefined ? { protocol } : {}),
+          ...(port !== undefined ? { port } : {}),
+          ...(nodePort !== undefined ? { nodePort } : {}),
+        })),
+      },
+      ...(o.status ? { status: o.status } : {}),
+    };
+  } else return o;
+  leaned.add(lean);
+  return lean;
 }
 
 /** True for a cached object without the body a comparison needs. */
-export const isLean = (kind: string, o: KubeObject) =>
-  (kind === 'ConfigMap' && o.data === undefined) || (kind === 'Deployment' && o.spec === undefined);
+export const isLean = (_kind: string, o: KubeObject) => leaned.has(o);
 
 /** The desired object with the hash of itself in an annotation. */
 export function withAppliedHash<T extends KubeObject>(desired: T): T {

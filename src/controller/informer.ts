@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { HttpMethod, type Kube, type KubeObject } from '../kube/rest.ts';
+import { sharedInterner } from './intern.ts';
 
 export type EventType = 'add' | 'update' | 'delete';
 export type Handler<T> = (type: EventType, obj: T, old?: T) => void;
@@ -79,7 +80,7 @@ export class Informer<T extends { metadata: KubeObject['metadata'] } = KubeObjec
   private transform(o: KubeObject): T {
     // managedFields are often the largest part of an object and nothing here reads them.
     if (o.metadata?.managedFields) delete o.metadata.managedFields;
-    return this.opts.transform ? this.opts.transform(o) : (o as unknown as T);
+    return sharedInterner.value(this.opts.transform ? this.opts.transform(o) : (o as unknown as T));
   }
 
   private emit(type: EventType, obj: T, old?: T) {

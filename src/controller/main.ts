@@ -155,10 +155,10 @@ export async function runController(opts: ControllerOptions) {
   };
   const caches: Caches = {
     streams: inf(PLURAL, `/apis/${API_VERSION}/${PLURAL}`, { labelSelector: undefined }) as Caches['streams'],
-    // Metadata (and a Deployment's status) only: see leanChild.
+    // Metadata (and a Deployment's status, a Service's ports and status) only: see leanChild.
     configMaps: inf('configmaps', '/api/v1/configmaps', { transform: (o) => leanChild('ConfigMap', o) }),
     deployments: inf('deployments', '/apis/apps/v1/deployments', { transform: (o) => leanChild('Deployment', o) }),
-    services: inf('services', '/api/v1/services'),
+    services: inf('services', '/api/v1/services', { transform: (o) => leanChild('Service', o) }),
     pvcs: inf('persistentvolumeclaims', '/api/v1/persistentvolumeclaims'),
     ownedSecrets: inf<SecretInfo>('secrets', '/api/v1/secrets', { transform: secretInfo }),
   };

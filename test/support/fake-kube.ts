@@ -154,7 +154,9 @@ export function fakeCaches(fake: FakeKube) {
             ? leanChild('ConfigMap', copy)
             : kind === 'deployments'
               ? leanChild('Deployment', copy)
-              : copy;
+              : kind === 'services'
+                ? leanChild('Service', copy)
+                : copy;
         const old = store.get(key);
         if (old?.metadata.resourceVersion === lean.metadata.resourceVersion) continue;
         store.set(key, lean);

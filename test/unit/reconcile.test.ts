@@ -355,9 +355,11 @@ describe('read-only caches', () => {
 describe('changes that would drop connected sessions wait until nobody is connected', () => {
   // MediaMTX's control API, as the live loop asks it: GET /v3/paths/get/<path>.
   let state: Record<string, unknown> = { online: false, readers: [] };
-  const api = createServer((_req, res) =>
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state)),
-  );
+  let asked = 0;
+  const api = createServer((_req, res) => {
+    asked++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state));
+  });
   let base = '';
   const requeued: string[] = [];
   beforeAll(async () => {
@@ -401,6 +403,30 @@ describe('changes that would drop connected sessions wait until nobody is connec
     } finally {
       clock.mockRestore();
     }
+  });
+
+  it('a stream whose pod is not available is not asked, and a live one whose pod goes away is offline at once', async () => {
+    addStream('u');
+    await settle(`${NS}/u`);
+    asked = 0;
+    state = live;
+    // No pod available yet: nothing could answer, so nothing is asked and no retry is scheduled.
+    expect(await reconciler.pollLive(`${NS}/u`)).toBeUndefined();
+    expect(asked).toBe(0);
+    expect(stream('u').status?.live).not.toBe(true);
+    markAvailable('u');
+    expect((await reconciler.pollLive(`${NS}/u`))?.requeueAfterMs).toBeGreaterThan(0);
+    expect(asked).toBe(1);
+    expect(stream('u').status?.live).toBe(true);
+    // The pod goes (kube-controller-manager reports the Deployment unavailable).
+    const path = pathOf('apps/v1', 'Deployment', NS, 'u');
+    const d = fake.objects.get(path)!;
+    d.status = { conditions: [{ type: 'Available', status: 'False' }] };
+    fake.put(d, 'kube-controller-manager');
+    sync();
+    expect(await reconciler.pollLive(`${NS}/u`)).toBeUndefined();
+    expect(asked).toBe(1);
+    expect(stream('u').status?.live).toBe(false);
   });
 
   it('the viewer-count budget all streams share: a burst, then its rate', () => {
@@ -477,6 +503,7 @@ describe('changes that would drop connected sessions wait until nobody is connec
   it('a recording change is applied in place while live; an HLS restart with no HLS reader waits for nobody', async () => {
     addStream('h', { recording: { enabled: true } });
     await settle(`${NS}/h`);
+    markAvailable('h');
     state = { online: true, source: { type: 'rtmpConn' }, readers: [] };
     await reconciler.pollLive(`${NS}/h`);
     const cm = writesTo('/configmaps/').length;
@@ -494,6 +521,7 @@ describe('changes that would drop connected sessions wait until nobody is connec
   it('spec.disruptiveUpdates: Immediate applies at once and says whom it dropped', async () => {
     addStream('i', { disruptiveUpdates: 'Immediate' });
     await settle(`${NS}/i`);
+    markAvailable('i');
     state = live;
     await reconciler.pollLive(`${NS}/i`);
     const cm = writesTo('/configmaps/').length;

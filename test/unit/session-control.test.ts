@@ -325,6 +325,11 @@ describe('controller on the fake API, against a real /control', () => {
     sync();
     expect(posts).toHaveLength(0); // never switched off: nothing pushed
 
+    // The pod is up (what kube-controller-manager reports): the live loop asks it only from then on.
+    const d = fake.objects.get(pathOf('apps/v1', 'Deployment', 'events', 'sw'))!;
+    d.status = { conditions: [{ type: 'Available', status: 'True' }] };
+    fake.put(d, 'kube-controller-manager');
+    sync();
     // A session reaches the limit in the pod; the live loop reports it once.
     await c.enforce(onAir('p', new Date(now.t).toISOString()));
     now.t += 5_000;
@@ -339,11 +344,6 @@ describe('controller on the fake API, against a real /control', () => {
     );
 
     // Switched off: the spec pass pushes, the sidecar kicks before answering.
-    // The pod is up (what kube-controller-manager reports).
-    const d = fake.objects.get(pathOf('apps/v1', 'Deployment', 'events', 'sw'))!;
-    d.status = { conditions: [{ type: 'Available', status: 'True' }] };
-    fake.put(d, 'kube-controller-manager');
-    sync();
     const ls = fake.objects.get(path)!;
     fake.put({ ...ls, spec: { enabled: false }, metadata: { ...ls.metadata, generation: 2 } });
     sync();
