@@ -9,10 +9,12 @@
 // The pod's probes run as kubelet would run them (/readyz every 2 s, /healthz every 10 s) and Prometheus scrapes
 // /metrics every 15 s, so "idle" is the idle of a pod in a cluster.
 //
-// Memory is VmRSS from /proc (file-backed pages of the node or MediaMTX binary included); `anon` beside it is the
-// part a memory limit cannot reclaim. A window's figure is the median of samples every 500 ms; the storm's is the
+// Memory is resident memory from /proc (file-backed pages of the node or MediaMTX binary included); `anon` beside it
+// is the part a memory limit cannot reclaim. The sidecar is two processes (a supervisor holding the hook socket and
+// its worker, src/auth/supervisor.ts): their anonymous memory is summed and the binary's pages, which both map,
+// are counted once, as the container's memory accounting counts them. A window's figure is the median of samples every 500 ms; the storm's is the
 // highest sample. CPU is in millicores over the window.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -141,18 +143,39 @@ try {
     ['sources_no_flags', { from: 'src', nodeFlags: [] }],
     ['compiled_no_flags', { from: 'dist', nodeFlags: [] }],
     ['compiled_semi_space_1', { from: 'dist', nodeFlags: ['--max-semi-space-size=1'] }],
+    ['compiled_rendered_flags_single_process', { from: 'dist', nodeFlags: flags, singleProcess: true }],
     ['compiled_rendered_flags', { from: 'dist', nodeFlags: flags }],
   ] as const;
   for (const [name, how] of variants) {
     console.error(`idle sidecar variant ${name} ${windowS} s ...`);
     const ports = { hook: await freePort(), ops: await freePort(), api: pod.ports.api };
-    const s = await startSidecar(pod.dir, ports, { from: how.from, nodeFlags: [...how.nodeFlags] });
+    const s = await startSidecar(pod.dir, ports, {
+      from: how.from,
+      nodeFlags: [...how.nodeFlags],
+      ...('singleProcess' in how ? { singleProcess: how.singleProcess } : {}),
+    });
     const stop = probes(ports.ops);
     await sleep(3000);
     steps[name] = (await measure({ s: s.pid! }, windowS)).s!;
     stop();
     s.kill('SIGTERM');
     await new Promise((r) => s.once('exit', r));
+  }
+
+  // The floor: the least any Node.js sidecar can be, a bare node:http server with the same flags answering probes.
+  {
+    console.error(`node:http floor ${windowS} s ...`);
+    const port = await freePort();
+    const floor = spawn(
+      process.execPath,
+      [...flags, '-e', `require('node:http').createServer((q, r) => r.end('ok')).listen(${port}, '127.0.0.1')`],
+      { stdio: 'ignore' },
+    );
+    const stop = probes(port);
+    await sleep(3000);
+    steps.node_http_floor = (await measure({ s: floor.pid! }, windowS)).s!;
+    stop();
+    floor.kill('SIGTERM');
   }
 
   publisher = publishRtmp(`${pod.rtmpUrl}?token=${PUBLISH_TOKEN}`, 3600);
@@ -220,6 +243,8 @@ try {
     sidecar_memory_limit_mib: limitMiB,
     sidecar_memory_request_mib: requestMiB,
     idle_ratio: round(idle.sidecar!.rss_mib / idle.mediamtx!.rss_mib, 2),
+    // The least a Node.js process serving HTTP takes, over MediaMTX idle: no Node sidecar can go below this ratio.
+    floor_ratio: round((steps.node_http_floor?.rss_mib ?? Number.NaN) / idle.mediamtx!.rss_mib, 2),
     sidecar_cpu_millicores_idle: idle.sidecar!.cpu_millicores,
     mediamtx_cpu_millicores_idle: idle.mediamtx!.cpu_millicores,
     sidecar_cpu_millicores_100_viewers: watched.sidecar!.cpu_millicores,
@@ -243,8 +268,9 @@ try {
       after_storm: afterStorm,
       idle_sidecar_steps: steps,
       method:
-        'VmRSS/RssAnon from /proc, median of 500 ms samples over the window (storm: the highest sample); CPU from ' +
-        '/proc/<pid>/stat over the window. Probes as kubelet (/readyz 2 s, /healthz 10 s) and a /metrics scrape ' +
+        'RssAnon summed over the process tree plus RssFile counted once (for one process: VmRSS), from /proc, median ' +
+        'of 500 ms samples over the window (storm: the highest sample); CPU from /proc/<pid>/stat of the tree over ' +
+        'the window. Probes as kubelet (/readyz 2 s, /healthz 10 s) and a /metrics scrape ' +
         'every 15 s throughout. Viewers: bench/hls-viewers.ts (hls.js-like polling of the media playlist).',
     },
   };

@@ -155,7 +155,7 @@ const waitFor = async (what: string, f: () => Promise<boolean>, ms = 20_000) => 
 export async function startSidecar(
   dir: string,
   ports: { hook: number; ops: number; api: number },
-  how: { from: 'dist' | 'src'; nodeFlags: string[] },
+  how: { from: 'dist' | 'src'; nodeFlags: string[]; singleProcess?: boolean },
 ): Promise<ChildProcess> {
   const script = how.from === 'dist' ? join(REPO_ROOT, 'dist/src/cli.js') : join(REPO_ROOT, 'src/cli.ts');
   const child = spawn(
@@ -172,6 +172,7 @@ export async function startSidecar(
       `127.0.0.1:${ports.ops}`,
       '--mediamtx-api',
       `http://127.0.0.1:${ports.api}`,
+      ...(how.singleProcess ? ['--single-process'] : []),
     ],
     // Its log goes where a container's does: a file (a pipe nobody reads would stall it).
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } },
@@ -263,16 +264,48 @@ export async function startPod(opts: PodOptions): Promise<Pod> {
   };
 }
 
-/** Resident memory of a process, from /proc: total, anonymous (what an OOM kill counts against) and file-backed. */
-export function rss(pid: number): { rss: number; anon: number; file: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) / 1024;
-  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
+/** A process and its descendants (the auth sidecar is a supervisor and its worker: src/auth/supervisor.ts). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      const p = out[i]!;
+      const kids = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
+      if (kids) out.push(...kids.split(/\s+/).map(Number));
+    } catch {} // gone meanwhile
+  }
+  return out;
 }
 
-/** CPU seconds (user + system) a process has used so far. */
+/**
+ * Resident memory of a process and its descendants, from /proc: anonymous (what an OOM kill counts against) summed,
+ * file-backed counted once (the processes of one container map the same binary: its page cache is charged to the
+ * container once), and `rss` their sum, what the container's memory accounting sees. For one process, its VmRSS.
+ */
+export function rss(pid: number): { rss: number; anon: number; file: number; processes: number } {
+  let anon = 0;
+  let file = 0;
+  const pids = processTree(pid);
+  for (const p of pids) {
+    try {
+      const s = readFileSync(`/proc/${p}/status`, 'utf8');
+      const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) / 1024;
+      anon += kb('RssAnon');
+      file = Math.max(file, kb('RssFile') + kb('RssShmem'));
+    } catch {}
+  }
+  return { rss: anon + file, anon, file, processes: pids.length };
+}
+
+/** CPU seconds (user + system) a process and its living descendants have used so far. */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    } catch {}
+  }
+  return total;
 }

@@ -7,6 +7,7 @@ import { kickSession, PublisherGuard } from './publisher.ts';
 import { authMetrics, hookServer, opsServer, recordReload } from './server.ts';
 import { registerControl, SessionControl } from './session-control.ts';
 import { AuthStateStore } from './state.ts';
+import { workerChannel } from './supervisor.ts';
 
 export interface AuthOptions {
   config: string;
@@ -16,6 +17,8 @@ export interface AuthOptions {
   mediamtxApi?: string;
   /** The thumbnail server (spec.thumbnails; default 0.0.0.0:8880). */
   thumbnailListen?: string;
+  /** Run as the supervisor's worker (./supervisor.ts): hook connections arrive from it instead of a listener. */
+  worker?: boolean;
   log?: Logger;
 }
 
@@ -81,8 +84,15 @@ export async function runAuth(opts: AuthOptions) {
     store.readyWhen.push(() =>
       restream.sync.handedOver ? undefined : 'restream destinations not yet handed to MediaMTX',
     );
-  // The hook listens on loopback only: it is MediaMTX's, inside the pod, and nobody else's.
-  const hookAddr = await hook.listen(hostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
+  // The hook listens on loopback only: it is MediaMTX's, inside the pod, and nobody else's. Under the supervisor,
+  // the supervisor listens and hands each connection over.
+  let channel: ReturnType<typeof workerChannel> | undefined;
+  let hookAddr: string;
+  if (opts.worker) {
+    await hook.ready();
+    channel = workerChannel((socket) => hook.server.emit('connection', socket));
+    hookAddr = 'from the supervisor';
+  } else hookAddr = await hook.listen(hostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
   const opsAddr = await ops.listen(hostPort(opts.opsListen ?? `0.0.0.0:${AUTH_METRICS_PORT}`));
   const thumbAddr = await thumbs?.listen(hostPort(opts.thumbnailListen ?? `0.0.0.0:${THUMBNAIL_PORT.port}`));
   log.info(
@@ -96,6 +106,7 @@ export async function runAuth(opts: AuthOptions) {
     },
     'auth sidecar listening',
   );
+  channel?.ready();
   const close = async () => {
     publisher.stop();
     recording?.stop();
