@@ -56,9 +56,13 @@ interface Container {
 
 export function rendered(): { r: RenderedStream; sidecar: Container } {
   const r = renderStream(benchStream(), { sidecarImage: 'vstream:bench' });
-  const containers = (r.deployment as unknown as { spec: { template: { spec: { containers: Container[] } } } }).spec
-    .template.spec.containers;
-  return { r, sidecar: containers.find((c) => c.name === 'auth')! };
+  const pod = (
+    r.deployment as unknown as {
+      spec: { template: { spec: { containers: Container[]; initContainers?: Container[] } } };
+    }
+  ).spec.template.spec;
+  // The auth sidecar is a native sidecar (an init container with restartPolicy Always).
+  return { r, sidecar: [...(pod.initContainers ?? []), ...pod.containers].find((c) => c.name === 'auth')! };
 }
 
 /** The node flags the rendered sidecar container runs with (its command between node and the script). */
