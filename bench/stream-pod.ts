@@ -16,6 +16,7 @@ import { REPO_ROOT, toolPath } from '../dev/tools.ts';
 import type { LiveStream } from '../src/api/livestream.ts';
 import { mediamtxYaml } from '../src/render/mediamtx-config.ts';
 import { type RenderedStream, renderStream } from '../src/render/objects.ts';
+import { processTree } from '../test/support/process.ts';
 
 export const STREAM_PATH = 'live/bench';
 export const ISSUER = 'https://id.bench';
@@ -266,19 +267,6 @@ export async function startPod(opts: PodOptions): Promise<Pod> {
       await Promise.all([kill(mediamtx), kill(sidecar)]);
     },
   };
-}
-
-/** A process and its descendants (the auth sidecar is a supervisor and its worker: src/auth/supervisor.ts). */
-export function processTree(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    try {
-      const p = out[i]!;
-      const kids = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
-      if (kids) out.push(...kids.split(/\s+/).map(Number));
-    } catch {} // gone meanwhile
-  }
-  return out;
 }
 
 /**

@@ -2,20 +2,22 @@
 // command with --worker) checks every flag, and a worker that cannot start the first time ends the supervisor with
 // its exit code, so a bad flag or config is the container's error as before, not a restart loop in here.
 import { parseArgs } from 'node:util';
+// Both modules load nothing beyond Node's own (ports.ts imports only a type).
+import { hostPort } from '../cli-flags.ts';
+import { AUTH_HOOK_PORT } from '../render/ports.ts';
 import { AuthSupervisor, supervisorLog } from './supervisor.ts';
-
-/** The hook port MediaMTX calls (src/render/ports.ts AUTH_HOOK_PORT; not imported: that module pulls in more). */
-const DEFAULT_HOOK = '127.0.0.1:9000';
 
 const argv = process.argv.slice(2);
 const { values } = parseArgs({ args: argv.slice(1), options: { listen: { type: 'string' } }, strict: false });
-const listen = typeof values.listen === 'string' ? values.listen : DEFAULT_HOOK;
-const i = listen.lastIndexOf(':');
-const port = Number(listen.slice(i + 1));
-if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65_535) {
-  console.error(`vstream auth: --listen must be HOST:PORT with a port from 0 to 65535, got "${listen}"`);
+let listen: string;
+try {
+  listen = hostPort('listen', values.listen, `127.0.0.1:${AUTH_HOOK_PORT}`);
+} catch (e) {
+  console.error(`vstream auth: ${(e as Error).message}`);
   process.exit(2);
 }
+const i = listen.lastIndexOf(':');
+const port = Number(listen.slice(i + 1));
 const sup = new AuthSupervisor({
   hook: { host: listen.slice(0, i) || '0.0.0.0', port },
   workerModule: process.argv[1] as string,

@@ -16,6 +16,7 @@ import { createStream, inProcessController, waitPhase } from '../support/control
 import { installCrd } from '../support/crd.ts';
 import { clients, freshNamespace, waitUntil } from '../support/kube.ts';
 import { httpGet, type Publisher, publishRtmp } from '../support/media.ts';
+import { childPids } from '../support/process.ts';
 
 const c = clients();
 const kube = c.kube;
@@ -59,11 +60,8 @@ async function onAir(name: string, apiPort: number): Promise<boolean> {
 
 const authFailures = (log: string) => log.split('\n').filter((l) => /failed to authenticate/i.test(l));
 
-/** The sidecar's worker: its supervisor's (the container's process) only child. */
-function workerOf(pid: number): number | undefined {
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-  return children ? Number(children.split(/\s+/)[0]) : undefined;
-}
+/** The worker: the supervisor's only child. */
+const workerOf = (pid: number): number | undefined => childPids(pid)[0];
 
 /** What the kill-and-reconnect sequence saw, for the two tests below. */
 describe('auth sidecar worker killed while a streamer reconnects', () => {

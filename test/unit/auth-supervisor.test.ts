@@ -3,12 +3,12 @@
 // opens its own connection, as MediaMTX 1.20.1 does, and the worker is killed with SIGKILL (what the kernel's OOM
 // killer does) while calls keep coming.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../dev/cluster.ts';
 import { keys, mtx, PUBLISH_TOKEN, sidecar } from '../support/auth-fixture.ts';
+import { childPids } from '../support/process.ts';
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts');
 const procs: ChildProcess[] = [];
@@ -67,10 +67,7 @@ function hook(port: number, body: unknown): Promise<number> {
 }
 
 /** The worker: the supervisor's only child. */
-function workerOf(pid: number): number | undefined {
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-  return children ? Number(children.split(/\s+/)[0]) : undefined;
-}
+const workerOf = (pid: number): number | undefined => childPids(pid)[0];
 
 async function waitFor<T>(what: string, f: () => T | undefined, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;
