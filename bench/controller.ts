@@ -2,6 +2,8 @@
 // API server's own work is the only other load). In one script, on the same API server and at the same concurrency:
 //   baseline:   for each stream, create the LiveStream, server-side-apply its rendered children and its status
 //               directly (the least any controller must send);
+//   baseline with watches: the same, while the controller's watches are open and drained (the API server's cost of
+//               serving them is the same for any informer-based controller: the floor on this machine);
 //   controller: create the LiveStreams with `vstream controller` running; wait until every child exists and every
 //               status is written.
 // Streams are a mix of every kind (public, recording under Retain and Delete, JWT with a keys Secret, a user's
@@ -9,7 +11,7 @@
 // stream against the minimum, its writes during 60 s of idle afterwards (by resource), and the time from a spec edit
 // to the child updated while the live loop polls every stream's (fake) MediaMTX control API.
 // Writes bench/results/controller.json.
-//   npm run bench:controller [-- --streams 1000 --idle 60 --edits 100 --kinds public,jwt]
+//   npm run bench:controller [-- --streams 1000 --idle 60 --edits 100 --kinds public,jwt --no-watched-baseline]
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -22,6 +24,7 @@ import { REPO_ROOT } from '../dev/tools.ts';
 import { liveStreamCrd } from '../src/api/crd.ts';
 import { API_VERSION, KIND, type LiveStream } from '../src/api/livestream.ts';
 import { Informer } from '../src/controller/informer.ts';
+import { WATCHES } from '../src/controller/main.ts';
 import { FIELD_MANAGER } from '../src/controller/reconcile.ts';
 import { desiredStatus, withTransitions } from '../src/controller/status.ts';
 import { HttpMethod, Kube, type KubeObject, objectPath, resourcePath } from '../src/kube/rest.ts';
@@ -29,6 +32,7 @@ import { childObjects, internalSecretObject, publishSecretObject, renderStream }
 import { waitUntil } from '../test/support/wait.ts';
 
 const { values } = parseArgs({
+  allowNegative: true,
   options: {
     streams: { type: 'string', default: '1000' },
     idle: { type: 'string', default: '60' },
@@ -36,6 +40,7 @@ const { values } = parseArgs({
     edits: { type: 'string', default: '100' },
     kinds: { type: 'string', default: '' },
     churn: { type: 'string', default: '60' },
+    'watched-baseline': { type: 'boolean', default: true },
   },
 });
 const EDITS = Number(values.edits);
@@ -43,6 +48,7 @@ const N = Number(values.streams);
 const IDLE = Number(values.idle);
 const C = Number(values.concurrency);
 const CHURN = Number(values.churn);
+const WATCHED_BASELINE = values['watched-baseline'];
 /** Streams whose (fake) audience moves at every poll in the churn phase. */
 const CHURNING = Math.min(N, 1000);
 const SIDECAR = 'ghcr.io/vstream/vstream:bench';
@@ -236,46 +242,6 @@ try {
     await userSecrets(ns);
   }
 
-  // Baseline.
-  log(`baseline: ${N} streams, concurrency ${C}`);
-  const b0 = await serverWrites();
-  const t0 = performance.now();
-  await pool([...Array(N).keys()], C, async (i) => {
-    const created = await kube.create<LiveStream>(stream('base', i) as unknown as KubeObject);
-    const r = renderStream(created, { sidecarImage: SIDECAR });
-    // What a controller that never takes over a namesake must send: a read before each first create or apply,
-    // a read of each referenced Secret, then the writes.
-    const secrets = [internalSecretObject(created, 'x'.repeat(32))];
-    if (r.publishSecret.generated) secrets.push(publishSecretObject(created, 'y'.repeat(32)));
-    for (const o of secrets) {
-      await kube.getOrUndefined(objectPath(o as KubeObject));
-      await kube.create(o as KubeObject);
-    }
-    if (!r.publishSecret.generated) await kube.get(resourcePath('v1', 'Secret', 'base', r.publishSecret.name));
-    if (r.spec.playback.access === 'jwt') await kube.get(resourcePath('v1', 'Secret', 'base', 'viewer-keys'));
-    for (const o of childObjects(r)) {
-      await kube.getOrUndefined(objectPath(o as KubeObject));
-      await kube.apply(o as KubeObject, FIELD_MANAGER);
-    }
-    const status = withTransitions(
-      desiredStatus(created, { spec: r.spec, publishSecret: r.publishSecret }),
-      undefined,
-      new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    );
-    await kube.apply(
-      {
-        apiVersion: API_VERSION,
-        kind: KIND,
-        metadata: { name: created.metadata.name, namespace: 'base' },
-        status,
-      } as KubeObject,
-      FIELD_MANAGER,
-      { subresource: 'status' },
-    );
-  });
-  const baselineSeconds = (performance.now() - t0) / 1000;
-  const baselineWrites = (await serverWrites()) - b0;
-  log(`baseline: ${baselineSeconds.toFixed(1)}s, ${(baselineWrites / N).toFixed(2)} writes/stream`);
   // Deleting thousands of objects of a kind in one call outlasts the API server's own 60 s request timeout (measured
   // at 10 000 streams: HTTP 504 for 3 333 Services), so what a collection delete leaves is deleted one by one.
   const deleteAll = async (path: string) => {
@@ -288,10 +254,74 @@ try {
       }),
     );
   };
-  for (const kind of ['configmaps', 'services', 'secrets', 'persistentvolumeclaims'])
-    await deleteAll(`/api/v1/namespaces/base/${kind}`);
-  await deleteAll('/apis/apps/v1/namespaces/base/deployments');
-  await deleteAll(`/apis/${API_VERSION}/namespaces/base/livestreams`);
+  /**
+   * The least any controller must send, in namespace base, then deleted. With `watched`, the same requests while
+   * the controller's own watches (src/controller/main.ts WATCHES) are open and drained: the API server then also
+   * encodes and sends every change to a watcher, as it must for any informer-based controller — the floor of the
+   * controller's time on this machine.
+   */
+  const baseline = async (watched: boolean) => {
+    const watchers = watched
+      ? Object.values(WATCHES).map(
+          (w) =>
+            new Informer(
+              kube,
+              { ...w, name: `bench-${w.name}`, transform: (o) => ({ metadata: { name: o.metadata.name } }) },
+              pino({ level: 'warn' }),
+            ),
+        )
+      : [];
+    for (const w of watchers) w.start();
+    await Promise.all(watchers.map((w) => w.waitForSync()));
+    const b0 = await serverWrites();
+    const t0 = performance.now();
+    await pool([...Array(N).keys()], C, async (i) => {
+      const created = await kube.create<LiveStream>(stream('base', i) as unknown as KubeObject);
+      const r = renderStream(created, { sidecarImage: SIDECAR });
+      // What a controller that never takes over a namesake must send: a read before each first create or apply,
+      // a read of each referenced Secret, then the writes.
+      const secrets = [internalSecretObject(created, 'x'.repeat(32))];
+      if (r.publishSecret.generated) secrets.push(publishSecretObject(created, 'y'.repeat(32)));
+      for (const o of secrets) {
+        await kube.getOrUndefined(objectPath(o as KubeObject));
+        await kube.create(o as KubeObject);
+      }
+      if (!r.publishSecret.generated) await kube.get(resourcePath('v1', 'Secret', 'base', r.publishSecret.name));
+      if (r.spec.playback.access === 'jwt') await kube.get(resourcePath('v1', 'Secret', 'base', 'viewer-keys'));
+      for (const o of childObjects(r)) {
+        await kube.getOrUndefined(objectPath(o as KubeObject));
+        await kube.apply(o as KubeObject, FIELD_MANAGER);
+      }
+      const status = withTransitions(
+        desiredStatus(created, { spec: r.spec, publishSecret: r.publishSecret }),
+        undefined,
+        new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      );
+      await kube.apply(
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          metadata: { name: created.metadata.name, namespace: 'base' },
+          status,
+        } as KubeObject,
+        FIELD_MANAGER,
+        { subresource: 'status' },
+      );
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const writes = (await serverWrites()) - b0;
+    for (const w of watchers) w.stop();
+    log(`baseline${watched ? ' with watches' : ''}: ${seconds.toFixed(1)}s, ${(writes / N).toFixed(2)} writes/stream`);
+    for (const kind of ['configmaps', 'services', 'secrets', 'persistentvolumeclaims'])
+      await deleteAll(`/api/v1/namespaces/base/${kind}`);
+    await deleteAll('/apis/apps/v1/namespaces/base/deployments');
+    await deleteAll(`/apis/${API_VERSION}/namespaces/base/livestreams`);
+    await userSecrets('base'); // deleted with the rest: the next baseline references them again
+    return { seconds, writes };
+  };
+  log(`baseline: ${N} streams, concurrency ${C}`);
+  const { seconds: baselineSeconds, writes: baselineWrites } = await baseline(false);
+  const watchedBaselineSeconds = WATCHED_BASELINE ? (await baseline(true)).seconds : Number.NaN;
 
   // Controller: the compiled JavaScript the image ships (tsconfig.build.json), not the type-stripped sources.
   const dist = join(REPO_ROOT, '.vstream', 'bench-dist');
@@ -491,6 +521,13 @@ try {
     controller_seconds: Number(controllerSeconds.toFixed(2)),
     baseline_seconds: Number(baselineSeconds.toFixed(2)),
     ratio: Number((controllerSeconds / baselineSeconds).toFixed(3)),
+    // The floor: the same requests with the controller's watches open (NaN → null when --no-watched-baseline).
+    baseline_with_watches_seconds: Number.isNaN(watchedBaselineSeconds)
+      ? null
+      : Number(watchedBaselineSeconds.toFixed(2)),
+    ratio_to_baseline_with_watches: Number.isNaN(watchedBaselineSeconds)
+      ? null
+      : Number((controllerSeconds / watchedBaselineSeconds).toFixed(3)),
     rss_mib: Number((rssPeak / 1024).toFixed(1)),
     writes_per_stream: Number((writes / N).toFixed(3)),
     min_writes_per_stream: Number(minimum.toFixed(3)),

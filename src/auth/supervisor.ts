@@ -55,6 +55,7 @@ export class AuthSupervisor {
   private worker?: ChildProcess;
   private ready = false;
   private readonly queue: Socket[] = [];
+  private readonly guarded = new WeakSet<Socket>();
   /**
    * Connections sent to the worker that it has not confirmed. Each is sent with keepOpen, so this process keeps its
    * descriptor until the worker says it has its own: a worker that dies first never loses one (Node drops handles
@@ -97,11 +98,15 @@ export class AuthSupervisor {
       this.handOver(socket);
       return;
     }
-    socket.on('error', () => {}); // a queued connection that resets is simply gone
-    socket.once('close', () => {
-      const i = this.queue.indexOf(socket);
-      if (i >= 0) this.queue.splice(i, 1);
-    });
+    // Once per connection: one that a dead worker left unconfirmed comes back here, listeners already in place.
+    if (!this.guarded.has(socket)) {
+      this.guarded.add(socket);
+      socket.on('error', () => {}); // a queued connection that resets is simply gone
+      socket.once('close', () => {
+        const i = this.queue.indexOf(socket);
+        if (i >= 0) this.queue.splice(i, 1);
+      });
+    }
     this.queue.push(socket);
     while (this.queue.length > this.opts.maxQueued) this.queue.shift()?.destroy();
   }

@@ -63,6 +63,21 @@ export interface ControllerOptions {
 }
 
 const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+
+/**
+ * What the controller lists and watches, cluster-wide (or per watched namespace): the LiveStreams, every child kind
+ * it creates (by its managed-by label) and kubernetes.io/tls Secrets. One table, so the benchmark's "baseline with
+ * the controller's watches" opens exactly these.
+ */
+export const WATCHES = {
+  streams: { name: PLURAL, path: `/apis/${API_VERSION}/${PLURAL}` },
+  configMaps: { name: 'configmaps', path: '/api/v1/configmaps', labelSelector: MANAGED },
+  deployments: { name: 'deployments', path: '/apis/apps/v1/deployments', labelSelector: MANAGED },
+  services: { name: 'services', path: '/api/v1/services', labelSelector: MANAGED },
+  pvcs: { name: 'persistentvolumeclaims', path: '/api/v1/persistentvolumeclaims', labelSelector: MANAGED },
+  ownedSecrets: { name: 'secrets', path: '/api/v1/secrets', labelSelector: MANAGED },
+  tlsSecrets: { name: 'tls-secrets', path: '/api/v1/secrets', fieldSelector: 'type=kubernetes.io/tls' },
+} as const satisfies Record<string, { name: string; path: string; labelSelector?: string; fieldSelector?: string }>;
 const CHILD_EVENT_DELAY_MS = 500;
 
 function controllerMetrics(registry: Registry) {
@@ -146,27 +161,25 @@ export async function runController(opts: ControllerOptions) {
 
   const watched = opts.watchNamespaces ?? [];
   const inf = <T extends { metadata: KubeObject['metadata'] } = KubeObject>(
-    name: string,
-    path: string,
+    watch: { name: string; path: string; labelSelector?: string; fieldSelector?: string },
     extra: Partial<ConstructorParameters<typeof Informer<T>>[1]> = {},
   ) => {
-    const make = (p: string) => new Informer<T>(kube, { name, path: p, labelSelector: MANAGED, ...extra }, log);
+    const { name, path, ...selectors } = watch;
+    const make = (p: string) => new Informer<T>(kube, { name, path: p, ...selectors, ...extra }, log);
     return watched.length ? NamespacedInformers.of<T>(name, path, watched, make) : make(path);
   };
   const caches: Caches = {
-    streams: inf(PLURAL, `/apis/${API_VERSION}/${PLURAL}`, { labelSelector: undefined }) as Caches['streams'],
+    streams: inf(WATCHES.streams) as Caches['streams'],
     // Metadata (and a Deployment's status, a Service's ports and status) only: see leanChild.
-    configMaps: inf('configmaps', '/api/v1/configmaps', { transform: (o) => leanChild('ConfigMap', o) }),
-    deployments: inf('deployments', '/apis/apps/v1/deployments', { transform: (o) => leanChild('Deployment', o) }),
-    services: inf('services', '/api/v1/services', { transform: (o) => leanChild('Service', o) }),
-    pvcs: inf('persistentvolumeclaims', '/api/v1/persistentvolumeclaims'),
-    ownedSecrets: inf<SecretInfo>('secrets', '/api/v1/secrets', { transform: secretInfo }),
+    configMaps: inf(WATCHES.configMaps, { transform: (o) => leanChild('ConfigMap', o) }),
+    deployments: inf(WATCHES.deployments, { transform: (o) => leanChild('Deployment', o) }),
+    services: inf(WATCHES.services, { transform: (o) => leanChild('Service', o) }),
+    pvcs: inf(WATCHES.pvcs),
+    ownedSecrets: inf<SecretInfo>(WATCHES.ownedSecrets, { transform: secretInfo }),
   };
   // Certificates streams reference (spec.tls.secretRef) are watched, metadata only, so a renewal or a broken
   // Secret reaches status at once instead of at the next hourly look. kubernetes.io/tls is what cert-manager writes.
-  const tlsSecrets = inf<SecretInfo>('tls-secrets', '/api/v1/secrets', {
-    labelSelector: undefined,
-    fieldSelector: 'type=kubernetes.io/tls',
+  const tlsSecrets = inf<SecretInfo>(WATCHES.tlsSecrets, {
     transform: (o) => ({
       metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion },
       keys: [],

@@ -5,6 +5,7 @@
 import { request } from 'undici';
 import type { TargetStatus } from '../restream/forward.ts';
 import type { ApiLocator } from './mediamtx-probe.ts';
+import { byCodeUnits } from './status.ts';
 
 export type { TargetStatus };
 
@@ -69,7 +70,7 @@ export class RestreamStatusCache {
     const got = await (this.opts.ask ?? askRestream)(base).catch(() => undefined);
     if (!got) return none;
     const wanted = new Set(targets);
-    const next = got.filter((t) => wanted.has(t.name)).sort((a, b) => a.name.localeCompare(b.name));
+    const next = got.filter((t) => wanted.has(t.name)).sort((a, b) => byCodeUnits(a.name, b.name));
     if (prev && fingerprint(prev) === fingerprint(next)) return none;
     const before = new Map((prev ?? []).map((t) => [t.name, t]));
     const changed = next.filter(
