@@ -11,7 +11,7 @@
 // stream against the minimum, its writes during 60 s of idle afterwards (by resource), and the time from a spec edit
 // to the child updated while the live loop polls every stream's (fake) MediaMTX control API.
 // Writes bench/results/controller.json.
-//   npm run bench:controller [-- --streams 1000 --idle 60 --edits 100 --kinds public,jwt --no-watched-baseline]
+//   npm run bench:controller [-- --streams 1000 --idle 60 --edits 100 --kinds public,jwt --no-watched-baseline --memory-saver]
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -41,6 +41,7 @@ const { values } = parseArgs({
     kinds: { type: 'string', default: '' },
     churn: { type: 'string', default: '60' },
     'watched-baseline': { type: 'boolean', default: true },
+    'memory-saver': { type: 'boolean', default: false },
   },
 });
 const EDITS = Number(values.edits);
@@ -349,6 +350,7 @@ try {
       String(C),
       '--sidecar-image',
       SIDECAR,
+      ...(values['memory-saver'] ? ['--memory-saver'] : []),
     ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -551,6 +553,7 @@ try {
       spec_edits: EDITS,
       live_polls_per_second: Number(pollsPerSecond.toFixed(1)),
       node_flags: process.env.CONTROLLER_NODE_FLAGS ?? NODE_FLAGS,
+      memory_saver: values['memory-saver'],
       concurrency: C,
       idle_seconds: IDLE,
       baseline_writes_per_stream: Number((baselineWrites / N - 1).toFixed(3)),
@@ -560,7 +563,8 @@ try {
     },
   };
   // --streams 10000 is the scale run (its own file); anything else the default figures.
-  const file = N >= 10_000 ? 'controller-10k.json' : 'controller.json';
+  // --memory-saver is the opt-in mode (chart memorySaver): its figures beside the default's, not over them.
+  const file = `controller${N >= 10_000 ? '-10k' : ''}${values['memory-saver'] ? '-memory-saver' : ''}.json`;
   writeFileSync(join(import.meta.dirname, 'results', file), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
 } finally {
