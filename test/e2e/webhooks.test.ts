@@ -89,7 +89,9 @@ async function streamUp(name: string, path: string) {
   await waitUntil(
     `${name} MediaMTX listening`,
     async () => (await httpGet(`http://127.0.0.1:${e.ports.metrics}/metrics`)).status === 200,
-    30_000,
+    // 30 s was once not enough in a full CI run (both cores busy: the sidecar starts first, then MediaMTX); the
+    // same wait as for the pod itself.
+    60_000,
   );
   const secret = await kube.get<{ data: Record<string, string> }>(resourcePath('v1', 'Secret', ns, `${name}-internal`));
   const apiToken = Buffer.from(secret.data['api-token']!, 'base64').toString('utf8');
