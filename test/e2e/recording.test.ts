@@ -95,13 +95,19 @@ function spawnSyncQuiet(cmd: string, args: string[]) {
 
 async function up(name: string) {
   const ls = await waitPhase(kube, ns, name, 'Ready');
-  const e = await waitUntil(`pod ${name}`, async () => runner.endpoints(ns, name), 60_000);
+  let e = await waitUntil(`pod ${name}`, async () => runner.endpoints(ns, name), 60_000);
   await waitUntil(
     `${name} sidecar and MediaMTX`,
-    async () =>
-      (await httpGet(`http://127.0.0.1:${e.ports['auth-metrics']}/readyz`)).status === 200 &&
-      (await httpGet(`http://127.0.0.1:${e.ports.metrics}/metrics`)).status === 200,
-    30_000,
+    async () => {
+      // The pod as it runs now: one the runner restarted (a changed template) has new ports.
+      e = runner.endpoints(ns, name) ?? e;
+      return (
+        (await httpGet(`http://127.0.0.1:${e.ports['auth-metrics']}/readyz`)).status === 200 &&
+        (await httpGet(`http://127.0.0.1:${e.ports.metrics}/metrics`)).status === 200
+      );
+    },
+    // 30 s ran out once in a full CI run while both processes were up and listening (their logs); 60 s as for the pod.
+    60_000,
   );
   return { ls, e };
 }

@@ -85,12 +85,15 @@ async function streamUp(name: string, path: string) {
     webhooks: [{ url: `${receiver.url}/${path}?token=hidden`, secretRef: { name: 'hook' } }],
   });
   const ls = await waitPhase(kube, ns, name, 'Ready', 90_000);
-  const e = await waitUntil(`pod ${name}`, async () => runner.endpoints(ns, name), 60_000);
+  let e = await waitUntil(`pod ${name}`, async () => runner.endpoints(ns, name), 60_000);
   await waitUntil(
     `${name} MediaMTX listening`,
-    async () => (await httpGet(`http://127.0.0.1:${e.ports.metrics}/metrics`)).status === 200,
-    // 30 s was once not enough in a full CI run (both cores busy: the sidecar starts first, then MediaMTX); the
-    // same wait as for the pod itself.
+    async () => {
+      // The pod as it runs now: one the runner restarted (a changed template) has new ports.
+      e = runner.endpoints(ns, name) ?? e;
+      return (await httpGet(`http://127.0.0.1:${e.ports.metrics}/metrics`)).status === 200;
+    },
+    // 30 s ran out once in a full CI run; the same wait as for the pod itself.
     60_000,
   );
   const secret = await kube.get<{ data: Record<string, string> }>(resourcePath('v1', 'Secret', ns, `${name}-internal`));

@@ -16,5 +16,11 @@ export async function waitUntil<T>(
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${describe(last)}` : ''}`);
+}
+
+/** An error with its cause: fetch's "fetch failed" alone does not say whether the port refused, reset or timed out. */
+function describe(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  return cause ? `${String(e)} (${cause.code ?? cause.message ?? String(cause)})` : String(e);
 }
