@@ -262,9 +262,20 @@ describe('a real Prometheus scraping the chart’s controller and a real stream 
     for (const r of all) expect([r.name, r.health, r.lastError ?? '']).toEqual([r.name, 'ok', '']);
     console.log(`[node] all ${all.length} rules evaluated without error`);
     // The stream's ingest is seen flowing by the recording rule the dropped-stream alert compares against.
-    expect(
-      await prom.query(`vstream:stream_ingest_flowing:timestamp{stream_namespace="${ns}", stream="${STREAM}"}`),
-    ).toHaveLength(1);
+    // Waited for, not read once: the rule has a series only after two scrapes of a flowing ingest, which one
+    // evaluation of every rule does not imply (a full CI run once read it empty).
+    const flowing = await waitUntil(
+      'the ingest seen flowing by the recording rule',
+      async () => {
+        const v = await prom.query(
+          `vstream:stream_ingest_flowing:timestamp{stream_namespace="${ns}", stream="${STREAM}"}`,
+        );
+        return v.length > 0 && v;
+      },
+      60_000,
+      1000,
+    );
+    expect(flowing).toHaveLength(1);
     const firing = await waitUntil(
       'VStreamStreamNotReady firing for the broken stream',
       async () =>
