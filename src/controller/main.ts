@@ -64,6 +64,14 @@ export interface ControllerOptions {
 
 const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
 
+/** One list+watch: its informer's name, its collection path and selectors. */
+export interface WatchSpec {
+  name: string;
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
 /**
  * What the controller lists and watches, cluster-wide (or per watched namespace): the LiveStreams, every child kind
  * it creates (by its managed-by label) and kubernetes.io/tls Secrets. One table, so the benchmark's "baseline with
@@ -77,7 +85,7 @@ export const WATCHES = {
   pvcs: { name: 'persistentvolumeclaims', path: '/api/v1/persistentvolumeclaims', labelSelector: MANAGED },
   ownedSecrets: { name: 'secrets', path: '/api/v1/secrets', labelSelector: MANAGED },
   tlsSecrets: { name: 'tls-secrets', path: '/api/v1/secrets', fieldSelector: 'type=kubernetes.io/tls' },
-} as const satisfies Record<string, { name: string; path: string; labelSelector?: string; fieldSelector?: string }>;
+} as const satisfies Record<string, WatchSpec>;
 const CHILD_EVENT_DELAY_MS = 500;
 
 function controllerMetrics(registry: Registry) {
@@ -161,7 +169,7 @@ export async function runController(opts: ControllerOptions) {
 
   const watched = opts.watchNamespaces ?? [];
   const inf = <T extends { metadata: KubeObject['metadata'] } = KubeObject>(
-    watch: { name: string; path: string; labelSelector?: string; fieldSelector?: string },
+    watch: WatchSpec,
     extra: Partial<ConstructorParameters<typeof Informer<T>>[1]> = {},
   ) => {
     const { name, path, ...selectors } = watch;
