@@ -35,7 +35,16 @@ describe('vstream controller flags', () => {
     });
   }
   it('valid flags get as far as the configuration', async () => {
-    const r = await cli('controller', '--concurrency', '4', '--metrics-addr', '127.0.0.1:0', '--probe', 'off');
+    const r = await cli(
+      'controller',
+      '--concurrency',
+      '4',
+      '--metrics-addr',
+      '127.0.0.1:0',
+      '--probe',
+      'off',
+      '--memory-saver',
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('$KUBECONFIG lists no file that exists');
   });
