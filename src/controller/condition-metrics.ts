@@ -27,9 +27,22 @@ export function conditionSamples(streams: Iterable<Pick<LiveStream, 'metadata' |
   return out;
 }
 
+/**
+ * A gauge filled by its collect function at each scrape and emptied again once the scrape has its values: a plain
+ * Gauge keeps every series of the last scrape until the next one, which for per-stream series (21 per LiveStream
+ * here) held 4 MiB of the controller's heap at 1 000 streams (heap snapshot), for values nobody reads in between.
+ */
+export class ScrapeTimeGauge<T extends string = string> extends Gauge<T> {
+  override async get() {
+    const metric = await super.get();
+    this.reset();
+    return metric;
+  }
+}
+
 /** Registers the gauge; `streams` is read on every scrape (the informer's list). */
 export function registerConditionMetrics(registry: Registry, streams: () => Iterable<LiveStream>): Gauge {
-  return new Gauge({
+  return new ScrapeTimeGauge({
     name: CONDITION_METRIC,
     help: 'Condition of a LiveStream: 1 for its current status (True, False or Unknown), 0 for the others',
     labelNames: ['namespace', 'name', 'type', 'status'],

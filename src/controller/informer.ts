@@ -3,7 +3,6 @@
 // error, asks for bookmarks so restarts resume cheaply, and exposes `synced` and the time of its last success for
 // /readyz and /livez.
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { HttpMethod, type Kube, type KubeObject } from '../kube/rest.ts';
 import { sharedInterner } from './intern.ts';
@@ -171,13 +170,16 @@ export class Informer<T extends { metadata: KubeObject['metadata'] } = KubeObjec
         },
         signal: this.abort.signal,
       });
-      if (res.status === 410) throw Object.assign(new Error('resource version too old'), { status: 410 });
-      if (!res.ok || !res.body) throw Object.assign(new Error(`watch: HTTP ${res.status}`), { status: res.status });
+      if (res.status === 410) {
+        res.cancel();
+        throw Object.assign(new Error('resource version too old'), { status: 410 });
+      }
+      if (!res.ok) {
+        res.cancel();
+        throw Object.assign(new Error(`watch: HTTP ${res.status}`), { status: res.status });
+      }
       this.lastSuccess = Date.now();
-      const lines = createInterface({
-        input: Readable.fromWeb(res.body as never),
-        crlfDelay: Number.POSITIVE_INFINITY,
-      });
+      const lines = createInterface({ input: res.body, crlfDelay: Number.POSITIVE_INFINITY });
       for await (const line of lines) {
         if (!line) continue;
         const ev = JSON.parse(line) as { type: string; object: KubeObject & { code?: number } };
@@ -209,6 +211,7 @@ export class Informer<T extends { metadata: KubeObject['metadata'] } = KubeObjec
       throw e;
     } finally {
       clearTimeout(idle);
+      this.abort.abort(); // a watch left on an ERROR event would otherwise hold its connection until the server ends it
     }
   }
 }

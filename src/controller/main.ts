@@ -11,7 +11,7 @@ import { Kube, type KubeObject } from '../kube/rest.ts';
 import { createLogger } from '../log/logger.ts';
 import { MANAGED_BY, STREAM_LABEL } from '../render/names.ts';
 import { leanChild } from './children.ts';
-import { registerConditionMetrics } from './condition-metrics.ts';
+import { registerConditionMetrics, ScrapeTimeGauge } from './condition-metrics.ts';
 import { startCrdVersionCheck } from './crd-version.ts';
 import { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
@@ -128,7 +128,7 @@ function controllerMetrics(registry: Registry) {
 
 /** 1 for each LiveStream recordings claim: the recordings-volume alert joins kubelet's volume stats on it. */
 function recordingsClaimInfo(registry: Registry, pvcs: () => KubeObject[]) {
-  return new Gauge({
+  return new ScrapeTimeGauge({
     name: 'vstream_recordings_claim_info',
     help: "A LiveStream's recordings PersistentVolumeClaim (value 1)",
     labelNames: ['stream_namespace', 'stream', 'persistentvolumeclaim'],

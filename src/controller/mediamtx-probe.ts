@@ -1,7 +1,7 @@
 // Asks a stream's MediaMTX control API whether a publisher is online and how many readers it has.
-// undici's request, not fetch: the live loop asks every running stream every 10 s, and fetch's WHATWG streams and
-// Response objects cost several times the allocations of a plain request for a body this small.
-import { request } from 'undici';
+// A plain request (../net/http.ts), not fetch: the live loop asks every running stream every 10 s, and fetch's
+// WHATWG streams and Response objects cost several times the allocations of a plain request for a body this small.
+import { request } from '../net/http.ts';
 
 export interface ProbeResult {
   online: boolean;

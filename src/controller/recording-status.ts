@@ -7,7 +7,7 @@
 //     spread out, and at most MAX_WRITES_PER_SECOND across all streams (1 000 recording live streams: about
 //     2.2 writes/s);
 //   - a pause or a resume is published at once: it changes a condition and is rare by nature.
-import { request } from 'undici';
+import { request } from '../net/http.ts';
 import type { RecordingStatus } from '../recording/runner.ts';
 import { AUTH_METRICS_PORT } from '../render/ports.ts';
 import type { ApiLocator } from './mediamtx-probe.ts';

@@ -2,7 +2,7 @@
 // (GET /restream, src/restream/sidecar.ts) and written only when a target's state or reason changes. The sidecar
 // already keeps a failing target in Retrying across MediaMTX's 5-second retries, so a target that never connects
 // costs one write, not one per attempt.
-import { request } from 'undici';
+import { request } from '../net/http.ts';
 import type { TargetStatus } from '../restream/forward.ts';
 import type { ApiLocator } from './mediamtx-probe.ts';
 import { byCodeUnits } from './status.ts';

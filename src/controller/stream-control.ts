@@ -4,9 +4,10 @@
 // while the stream is switched off or has a limit, pushing again whenever the pod disagrees with the spec (a
 // restarted sidecar before kubelet delivered the new auth.json, a push that failed). The endings at the limit the
 // sidecar reports become Events.
-import { request } from 'undici';
+
 import type { ControlState, Ending } from '../auth/session-control.ts';
 import { CONTROL_PATH } from '../auth/session-control.ts';
+import { request } from '../net/http.ts';
 
 export type { ControlState, Ending };
 

@@ -9,9 +9,10 @@
 // Everything else (token, token file, client certificate, basic auth, CA, insecure-skip-tls-verify, tls-server-name,
 // an http(s) proxy-url) is handled here.
 import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { Agent, type Dispatcher, ProxyAgent } from 'undici';
 import {
   type KubeconfigCluster,
   type KubeconfigUser,
@@ -25,7 +26,8 @@ import { TokenFile } from './token-file.ts';
 
 export interface Credentials {
   headers: Record<string, string>;
-  dispatcher: Dispatcher;
+  /** Connections to the API server: its TLS settings (and client certificate), keep-alive, a proxy. */
+  agent: http.Agent;
   /** The server answered 401 to these credentials: obtain fresh ones (re-read the token file, re-run the plugin). */
   rejected?: () => void;
 }
@@ -112,7 +114,7 @@ function inCluster(source: { host: string; port: string }, o: LoadOptions): Conn
   const host = source.host.includes(':') ? `[${source.host}]` : source.host;
   const token = tokenFile(join(dir, 'token'), o);
   token.get(); // fail at start, not at the first request, when it cannot be read
-  const dispatcher = new Agent({ connect: { ca: readFileSync(join(dir, 'ca.crt')) } });
+  const agent = new https.Agent({ ...POOL, ca: readFileSync(join(dir, 'ca.crt')) });
   const nsFile = join(dir, 'namespace');
   const namespace = existsSync(nsFile) ? readFileSync(nsFile, 'utf8').trim() : undefined;
   return {
@@ -121,7 +123,7 @@ function inCluster(source: { host: string; port: string }, o: LoadOptions): Conn
     ...(namespace ? { namespace } : {}),
     credentials: async () => {
       const t = token.get();
-      return { headers: { authorization: `Bearer ${t}` }, dispatcher, rejected: () => token.invalidate(t) };
+      return { headers: { authorization: `Bearer ${t}` }, agent, rejected: () => token.invalidate(t) };
     },
   };
 }
@@ -136,25 +138,35 @@ const tokenFile = (path: string, o: LoadOptions) =>
 const fileOrData = (data?: string, file?: string) =>
   data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined;
 
-/** TLS settings for the cluster, with a client certificate when one is given (a plugin's may replace the file's). */
-function dispatcherFor(cluster: KubeconfigCluster, cert?: string | Buffer, key?: string | Buffer): Dispatcher {
+/**
+ * Keep-alive connections; one that sat idle for 30 s is closed by us, before the API server's own idle limit (90 s)
+ * can close it under a request. A watch in progress is not idle and is not cut.
+ */
+const POOL = { keepAlive: true, timeout: 30_000 } as const;
+
+/**
+ * The connection pool for the cluster: TLS settings, with a client certificate when one is given (a plugin's may
+ * replace the file's), and the cluster's proxy-url (CONNECT tunnels for https servers), by Node's own agents.
+ */
+function agentFor(cluster: KubeconfigCluster, cert?: string | Buffer, key?: string | Buffer): http.Agent {
+  const proxy = cluster['proxy-url'];
+  if (proxy && !/^https?:\/\//.test(proxy))
+    throw new Error(`proxy-url ${proxy}: only http and https proxies are supported`);
+  const proxyEnv = proxy ? { proxyEnv: { HTTP_PROXY: proxy, HTTPS_PROXY: proxy } } : {};
+  if (new URL(cluster.server).protocol === 'http:') return new http.Agent({ ...POOL, ...proxyEnv });
   const ca = fileOrData(cluster['certificate-authority-data'], cluster['certificate-authority']);
-  const tls = {
+  return new https.Agent({
+    ...POOL,
+    ...proxyEnv,
     ...(ca ? { ca } : {}),
     ...(cert && key ? { cert, key } : {}),
     ...(cluster['insecure-skip-tls-verify'] ? { rejectUnauthorized: false } : {}),
     ...(cluster['tls-server-name'] ? { servername: cluster['tls-server-name'] } : {}),
-  };
-  const proxy = cluster['proxy-url'];
-  if (proxy) {
-    if (!/^https?:\/\//.test(proxy)) throw new Error(`proxy-url ${proxy}: only http and https proxies are supported`);
-    return new ProxyAgent({ uri: proxy, requestTls: tls });
-  }
-  return new Agent({ connect: tls });
+  });
 }
 
 /** The credentials of a user without a plugin. client-go's precedence: a token, else a token file, else basic auth. */
-function userCredentials(user: KubeconfigUser, o: LoadOptions): () => Omit<Credentials, 'dispatcher'> {
+function userCredentials(user: KubeconfigUser, o: LoadOptions): () => Omit<Credentials, 'agent'> {
   if (user.token) {
     const h = { headers: { authorization: `Bearer ${user.token}` } };
     return () => h;
@@ -178,7 +190,7 @@ function userCredentials(user: KubeconfigUser, o: LoadOptions): () => Omit<Crede
 
 function fromContext(s: SelectedContext, source: string, o: LoadOptions): Connection {
   const { user, cluster } = s;
-  const dispatcher = dispatcherFor(
+  const agent = agentFor(
     cluster,
     fileOrData(user['client-certificate-data'], user['client-certificate']),
     fileOrData(user['client-key-data'], user['client-key']),
@@ -188,13 +200,13 @@ function fromContext(s: SelectedContext, source: string, o: LoadOptions): Connec
     server: cluster.server.replace(/\/$/, ''),
     source,
     ...(s.namespace ? { namespace: s.namespace } : {}),
-    credentials: async () => ({ ...auth(), dispatcher }),
+    credentials: async () => ({ ...auth(), agent }),
   };
 }
 
 /**
  * Exec plugins and auth providers through client-node's authenticators (its ExecAuth caches a credential until its
- * expirationTimestamp). TLS stays ours; a client certificate the plugin returns gets its own dispatcher.
+ * expirationTimestamp). TLS stays ours; a client certificate the plugin returns gets its own agent.
  */
 async function viaClientNode(s: SelectedContext, source: string): Promise<Connection> {
   const k8s = await import('@kubernetes/client-node');
@@ -213,7 +225,7 @@ async function viaClientNode(s: SelectedContext, source: string): Promise<Connec
   let current = make();
   const fileCert = fileOrData(s.user['client-certificate-data'], s.user['client-certificate']);
   const fileKey = fileOrData(s.user['client-key-data'], s.user['client-key']);
-  let tls = { cert: fileCert as string | Buffer | undefined, dispatcher: dispatcherFor(s.cluster, fileCert, fileKey) };
+  let tls = { cert: fileCert as string | Buffer | undefined, agent: agentFor(s.cluster, fileCert, fileKey) };
   return {
     server: s.cluster.server.replace(/\/$/, ''),
     source,
@@ -223,9 +235,9 @@ async function viaClientNode(s: SelectedContext, source: string): Promise<Connec
       const used = current;
       await used.kc.applyToHTTPSOptions(opts as never);
       if (opts.cert && opts.key && opts.cert !== fileCert && String(opts.cert) !== String(tls.cert)) {
-        const previous = tls.dispatcher;
-        tls = { cert: opts.cert, dispatcher: dispatcherFor(s.cluster, opts.cert, opts.key) };
-        void previous.close(); // lets requests in flight finish
+        // The previous agent is dropped, not destroyed: requests in flight finish, and its idle connections close
+        // after POOL's idle time.
+        tls = { cert: opts.cert, agent: agentFor(s.cluster, opts.cert, opts.key) };
       }
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(opts.headers ?? {})) headers[k.toLowerCase()] = String(v);
@@ -234,7 +246,7 @@ async function viaClientNode(s: SelectedContext, source: string): Promise<Connec
       const rejected = () => {
         if (current === used) current = make();
       };
-      return { headers, dispatcher: tls.dispatcher, rejected };
+      return { headers, agent: tls.agent, rejected };
     },
   };
 }

@@ -1,12 +1,13 @@
-// A small untyped REST client over undici, with connections from ./config.ts.
+// A small untyped REST client over node:https (../net/http.ts says why not undici), with connections from ./config.ts.
 // Why not the generated clients: their ObjectSerializer drops every field it has no model for (CRD defaults,
 // x-kubernetes-* extensions) and rewrites timestamps into Dates, so what we apply would not be what we rendered,
 // and SSA on /status needs the apply-patch content type they do not pick.
 // Every request carries User-Agent vstream/<version> (the API server's audit log and APF flow distinguisher);
 // 429s and 5xx with Retry-After are retried after the time the server asks for, for requests safe to repeat; each
 // attempt is counted in client-go's rest_client_* metrics when a registry is given.
+import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
-import { fetch } from 'undici';
+import { request as httpRequest } from '../net/http.ts';
 import { VERSION } from '../version.ts';
 import { type Connection, type LoadOptions, loadConnection, loadConnectionSync } from './config.ts';
 import { type RestMetrics, restClientMetrics } from './metrics.ts';
@@ -88,6 +89,18 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** An answer whose body has not been read: a watch's stream of lines, or a body to read as text. */
+export interface RawResponse {
+  status: number;
+  statusText: string;
+  ok: boolean;
+  header(name: string): string | undefined;
+  body: IncomingMessage;
+  text(): Promise<string>;
+  /** Drops the body and its connection (a stream nobody will read to its end). */
+  cancel(): void;
+}
+
 export interface KubeOptions {
   /** Where client-go's rest_client_* metrics go. */
   registry?: Registry;
@@ -166,7 +179,7 @@ export class Kube {
     return u.toString();
   }
 
-  async raw(method: HttpMethod | 'HEAD', path: string, opts: RequestOptions = {}) {
+  async raw(method: HttpMethod | 'HEAD', path: string, opts: RequestOptions = {}): Promise<RawResponse> {
     const url = this.url(path, opts.query);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const contentType = body === undefined ? undefined : (opts.contentType ?? 'application/json');
@@ -181,26 +194,42 @@ export class Kube {
       if (contentType) headers['content-type'] = contentType;
       if (method !== HttpMethod.GET && method !== 'HEAD') this.writes++;
       const sentAt = performance.now();
-      let res: Awaited<ReturnType<typeof fetch>>;
+      let res: Awaited<ReturnType<typeof httpRequest>>;
       try {
-        res = await fetch(url, {
+        res = await httpRequest(url, {
           method,
           headers,
-          body,
-          dispatcher: creds.dispatcher,
+          ...(body !== undefined ? { body } : {}),
+          agent: creds.agent,
           signal: opts.signal ?? AbortSignal.timeout(30_000),
         });
       } catch (e) {
         this.metrics?.request(method, this.host, '<error>', (performance.now() - sentAt) / 1000);
         throw e;
       }
-      this.metrics?.request(method, this.host, String(res.status), (performance.now() - sentAt) / 1000);
-      if (res.status === 401) creds.rejected?.();
+      const status = res.statusCode;
+      this.metrics?.request(method, this.host, String(status), (performance.now() - sentAt) / 1000);
+      if (status === 401) creds.rejected?.();
+      const header = (name: string) => {
+        const v = res.headers[name.toLowerCase()];
+        return Array.isArray(v) ? v.join(', ') : v;
+      };
       const wait =
-        retryable && attempt < this.maxRetries ? retryAfterMs(res.status, res.headers.get('retry-after')) : undefined;
-      if (wait === undefined) return res;
-      this.metrics?.retry(method, this.host, String(res.status));
-      await res.body?.cancel(); // frees the connection for the next attempt
+        retryable && attempt < this.maxRetries ? retryAfterMs(status, header('retry-after') ?? null) : undefined;
+      if (wait === undefined) {
+        const { body: b } = res;
+        return {
+          status,
+          statusText: res.statusMessage,
+          ok: status >= 200 && status < 300,
+          header,
+          body: b.stream,
+          text: () => b.text(),
+          cancel: () => b.stream.destroy(),
+        };
+      }
+      this.metrics?.retry(method, this.host, String(status));
+      await res.body.dump({ limit: 1 << 16 }); // frees the connection for the next attempt
       await this.sleep(wait, opts.signal);
     }
   }

@@ -1,7 +1,6 @@
 // `kubectl vstream` commands. Every read goes through the user's own kubeconfig and RBAC: a token is printed only
 // after the API server handed its Secret to this user, so the plugin never shows what `kubectl get secret` would not.
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
 import { API_VERSION, type Condition, type LiveStream, PLURAL, resolveSpec } from '../api/livestream.ts';
 import { HttpMethod, type Kube, KubeError, resourcePath } from '../kube/rest.ts';
 import { names } from '../render/names.ts';
@@ -211,9 +210,12 @@ export async function status(
       rv = ls.metadata.resourceVersion ?? '';
       continue;
     }
-    if (!res.ok || !res.body) throw new PluginError(`watching LiveStream ${t.namespace}/${t.name}: HTTP ${res.status}`);
+    if (!res.ok) {
+      res.cancel();
+      throw new PluginError(`watching LiveStream ${t.namespace}/${t.name}: HTTP ${res.status}`);
+    }
     try {
-      for await (const line of createInterface({ input: Readable.fromWeb(res.body as never), crlfDelay: Infinity })) {
+      for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
         if (!line) continue;
         const ev = JSON.parse(line) as { type: string; object: LiveStream & { code?: number } };
         if (ev.type === 'ERROR') break;
@@ -230,6 +232,8 @@ export async function status(
     } catch (e) {
       if (opts.signal?.aborted) return;
       throw e;
+    } finally {
+      res.cancel(); // a watch left on an ERROR event would otherwise hold its connection until the server ends it
     }
   }
 }

@@ -9,8 +9,8 @@ import { lstat, readdir, rmdir, statfs, unlink } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { request } from 'undici';
 import type { AuthConfig } from '../auth/contract.ts';
+import { request } from '../net/http.ts';
 import { type DeleteReason, type FileEntry, type Plan, plan, SEGMENT_FILE, segmentStart } from './plan.ts';
 
 export type RecordingConfig = NonNullable<AuthConfig['recording']>;

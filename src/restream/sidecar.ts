@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { request } from 'undici';
 import type { AuthConfig } from '../auth/contract.ts';
+import { request } from '../net/http.ts';
 import {
   type ForwardDest,
   type ForwardItem,

@@ -5,7 +5,7 @@
 // 5 minutes (10 s, 20 s, 40 s, 80 s, 160 s, each ×0.75–1.25). One webhook of one stream gets its events in order,
 // one at a time.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { request } from 'undici';
+import { request } from '../net/http.ts';
 import { signedHeaders } from './sign.ts';
 
 export const QUEUE_BOUND = 1000;
@@ -58,7 +58,8 @@ interface Queued extends Job {
 }
 
 export const httpSend: Send = async (url, headers, body, timeoutMs) => {
-  // User info in the URL becomes HTTP Basic authentication (undici would drop it silently).
+  // User info in the URL becomes HTTP Basic authentication, set here and taken out of the URL, so that only the
+  // header carries it.
   const u = new URL(url);
   const basic = u.username
     ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`

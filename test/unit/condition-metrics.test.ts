@@ -63,4 +63,14 @@ describe('the gauge', () => {
     expect(text).not.toContain('name="y"');
     expect(text.match(/^vstream_livestream_condition\{/gm)).toHaveLength(6);
   });
+
+  it('holds no series between scrapes: they are built for a scrape and dropped after it', async () => {
+    const registry = new Registry();
+    const gauge = registerConditionMetrics(registry, () => [stream('a', 'x', [['Ready', 'True']])]);
+    const series = () => Object.keys((gauge as unknown as { hashMap: object }).hashMap).length;
+    expect(await registry.metrics()).toContain('type="Ready",status="True"} 1');
+    expect(series()).toBe(0);
+    expect((await registry.getMetricsAsJSON())[0]?.values).toHaveLength(3);
+    expect(series()).toBe(0);
+  });
 });

@@ -1,0 +1,97 @@
+// One HTTP client for the product's processes, over node:http and node:https.
+// Why not undici (npm or Node's own, behind global fetch): it parses HTTP with llhttp compiled to WebAssembly, and
+// compiling that module costs a process ≈ 25 MiB of resident memory (a bare Node 24 process making 200 requests,
+// MALLOC_ARENA_MAX=2: node:http +5 MiB, undici's request +30 MiB, fetch +33 MiB, measured). node:http parses with
+// the same llhttp built into the binary. The controller, the recording runner and the restream sidecar each ran
+// undici; the API is the subset of undici's `request` they used, so their code did not change shape.
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+
+export interface HttpOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Aborts the request and, once answered, the body; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Connection pool and TLS settings; default Node's global agents (keep-alive, 5 s idle). */
+  agent?: http.Agent;
+}
+
+export interface HttpBody {
+  /** The body as a Node stream (a watch's lines). */
+  readonly stream: IncomingMessage;
+  text(): Promise<string>;
+  json<T = unknown>(): Promise<T>;
+  /** Reads and drops the body (so the connection is reused); past `limit` bytes the connection is closed instead. */
+  dump(opts?: { limit?: number }): Promise<void>;
+}
+
+export interface HttpResponse {
+  statusCode: number;
+  statusMessage: string;
+  headers: IncomingHttpHeaders;
+  body: HttpBody;
+}
+
+/** The reason an aborted signal gives (fetch and undici reject with it too), else the error itself. */
+const failure = (e: unknown, signal?: AbortSignal) => (signal?.aborted ? signal.reason : e);
+
+function bodyOf(res: IncomingMessage, signal?: AbortSignal): HttpBody {
+  // An aborted or reset response is destroyed with an error; without a listener that error would end the process.
+  // Readers still see it: async iteration rejects with the stream's error.
+  res.on('error', () => {});
+  const text = async () => {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const c of res) chunks.push(c as Buffer);
+    } catch (e) {
+      throw failure(e, signal);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  };
+  return {
+    stream: res,
+    text,
+    json: async <T>() => JSON.parse(await text()) as T,
+    dump: async ({ limit = Number.POSITIVE_INFINITY } = {}) => {
+      let n = 0;
+      try {
+        for await (const c of res) {
+          n += (c as Buffer).length;
+          if (n > limit) {
+            res.destroy();
+            return;
+          }
+        }
+      } catch (e) {
+        throw failure(e, signal);
+      }
+    },
+  };
+}
+
+export function request(url: string | URL, opts: HttpOptions = {}): Promise<HttpResponse> {
+  const u = typeof url === 'string' ? new URL(url) : url;
+  const client = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined;
+  if (!client) return Promise.reject(new Error(`unsupported protocol ${u.protocol}`));
+  const { signal } = opts;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const req = client.request(u, {
+      method: opts.method ?? 'GET',
+      ...(opts.headers ? { headers: opts.headers } : {}),
+      ...(opts.agent ? { agent: opts.agent } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    req.on('error', (e) => reject(failure(e, signal)));
+    req.on('response', (res) =>
+      resolve({
+        statusCode: res.statusCode ?? 0,
+        statusMessage: res.statusMessage ?? '',
+        headers: res.headers,
+        body: bodyOf(res, signal),
+      }),
+    );
+    req.end(opts.body);
+  });
+}
