@@ -499,11 +499,19 @@ try {
   mtx.state.churn = false;
 
   clearInterval(rssTimer);
-  // Where the memory sits at the end (V8 heap spaces, external, array buffers), from the controller's own metrics.
+  // Where the memory sits at the end (V8 heap spaces, external, array buffers), from the controller's own metrics,
+  // and resident memory split into anonymous pages (heaps, malloc) and file pages (the node binary's code and data,
+  // which vary run to run with the code paths taken, not with what is held).
   const memory = await fetch(`http://127.0.0.1:${port}/metrics`)
     .then((r) => r.text())
     .then(memoryBreakdown)
     .catch(() => ({}));
+  const status = readFileSync(`/proc/${ctl.pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN);
+  const residentAtEnd = {
+    anon_mib: Number((kib('RssAnon') / 1024).toFixed(1)),
+    file_mib: Number((kib('RssFile') / 1024).toFixed(1)),
+  };
   ctl.kill('SIGTERM');
   mtx.server.close();
 
@@ -547,6 +555,7 @@ try {
       churn_writes_by_resource: churnByResource,
       rss_mib_by_phase: rssByPhase,
       memory_mib_at_end: memory,
+      resident_mib_at_end: residentAtEnd,
       controller_cpu_seconds_creating: Number(controllerCpu.toFixed(2)),
       reconciles_per_stream_creating: Number((passes.reconciles / N).toFixed(2)),
       live_polls_per_stream_creating: Number((passes.polls / N).toFixed(2)),

@@ -9,8 +9,8 @@
 // the last answer plus the publishes it allowed since that poll began.
 import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import type { Logger } from 'pino';
+import { http } from '../net/node-http.ts';
 import type { PathSnapshot } from './session-control.ts';
 
 export interface PublisherGuardOptions {
@@ -194,7 +194,7 @@ export function getJson(
   method = 'GET',
 ): Promise<{ status: number; body?: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = request(
+    const req = http.request(
       url,
       { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) },
       (res) => {

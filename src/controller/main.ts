@@ -1,7 +1,7 @@
 // `vstream controller`: informers -> work queue -> Reconciler, behind a Lease, with metrics and health on their own
 // port. Every replica keeps warm caches; only the leader runs workers.
 
-import { createServer, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -9,6 +9,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { API_VERSION, type LiveStream, PLURAL } from '../api/livestream.ts';
 import { Kube, type KubeObject } from '../kube/rest.ts';
 import { createLogger } from '../log/logger.ts';
+import { http } from '../net/node-http.ts';
 import { MANAGED_BY, STREAM_LABEL } from '../render/names.ts';
 import { leanChild } from './children.ts';
 import { registerConditionMetrics, ScrapeTimeGauge } from './condition-metrics.ts';
@@ -319,7 +320,7 @@ export async function runController(opts: ControllerOptions) {
   const json = (res: ServerResponse, code: number, body: unknown) => {
     res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
-  const ops = createServer((req, res) => {
+  const ops = http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET') return json(res, 405, { status: 'method not allowed' });
     if (path === '/metrics') {

@@ -9,10 +9,10 @@
 // Everything else (token, token file, client certificate, basic auth, CA, insecure-skip-tls-verify, tls-server-name,
 // an http(s) proxy-url) is handled here.
 import { existsSync, readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import type { Agent } from 'node:http';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { http, https } from '../net/node-http.ts';
 import {
   type KubeconfigCluster,
   type KubeconfigUser,
@@ -27,7 +27,7 @@ import { TokenFile } from './token-file.ts';
 export interface Credentials {
   headers: Record<string, string>;
   /** Connections to the API server: its TLS settings (and client certificate), keep-alive, a proxy. */
-  agent: http.Agent;
+  agent: Agent;
   /** The server answered 401 to these credentials: obtain fresh ones (re-read the token file, re-run the plugin). */
   rejected?: () => void;
 }
@@ -148,7 +148,7 @@ const POOL = { keepAlive: true, timeout: 30_000 } as const;
  * The connection pool for the cluster: TLS settings, with a client certificate when one is given (a plugin's may
  * replace the file's), and the cluster's proxy-url (CONNECT tunnels for https servers), by Node's own agents.
  */
-function agentFor(cluster: KubeconfigCluster, cert?: string | Buffer, key?: string | Buffer): http.Agent {
+function agentFor(cluster: KubeconfigCluster, cert?: string | Buffer, key?: string | Buffer): Agent {
   const proxy = cluster['proxy-url'];
   if (proxy && !/^https?:\/\//.test(proxy))
     throw new Error(`proxy-url ${proxy}: only http and https proxies are supported`);

@@ -4,8 +4,8 @@
 // MALLOC_ARENA_MAX=2: node:http +5 MiB, undici's request +30 MiB, fetch +33 MiB, measured). node:http parses with
 // the same llhttp built into the binary. The controller, the recording runner and the restream sidecar each ran
 // undici; the API is the subset of undici's `request` they used, so their code did not change shape.
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { http, https } from './node-http.ts';
 
 export interface HttpOptions {
   method?: string;
@@ -14,13 +14,14 @@ export interface HttpOptions {
   /** Aborts the request and, once answered, the body; the promise rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Connection pool and TLS settings; default Node's global agents (keep-alive, 5 s idle). */
-  agent?: http.Agent;
+  agent?: Agent;
 }
 
 export interface HttpBody {
   /** The body as a Node stream (a watch's lines). */
   readonly stream: IncomingMessage;
-  text(): Promise<string>;
+  /** The body; past `limit` bytes (declared or received) the download stops and this rejects, naming the limit. */
+  text(opts?: { limit?: number }): Promise<string>;
   json<T = unknown>(): Promise<T>;
   /** Reads and drops the body (so the connection is reused); past `limit` bytes the connection is closed instead. */
   dump(opts?: { limit?: number }): Promise<void>;
@@ -40,10 +41,20 @@ function bodyOf(res: IncomingMessage, signal?: AbortSignal): HttpBody {
   // An aborted or reset response is destroyed with an error; without a listener that error would end the process.
   // Readers still see it: async iteration rejects with the stream's error.
   res.on('error', () => {});
-  const text = async () => {
+  const text = async ({ limit = Number.POSITIVE_INFINITY } = {}) => {
+    const tooLarge = () => {
+      res.destroy();
+      return new Error(`body larger than ${limit} bytes`);
+    };
+    if (Number(res.headers['content-length'] ?? 0) > limit) throw tooLarge();
     const chunks: Buffer[] = [];
+    let n = 0;
     try {
-      for await (const c of res) chunks.push(c as Buffer);
+      for await (const c of res) {
+        n += (c as Buffer).length;
+        if (n > limit) throw tooLarge();
+        chunks.push(c as Buffer);
+      }
     } catch (e) {
       throw failure(e, signal);
     }

@@ -106,4 +106,20 @@ describe('remote JWKS limits', () => {
     await remote.refresh();
     expect(results.at(-1)).toEqual({ ok: false, detail: 'body is not JSON' });
   });
+
+  it('follows a redirect, as fetch did, and refuses a loop of them', async () => {
+    const { remote, results } = await primed();
+    let calls = 0;
+    behave = (res) => {
+      calls++;
+      if (calls === 1) res.writeHead(302, { location: '/jwks?moved' }).end();
+      else res.end(goodJwks);
+    };
+    await remote.refresh();
+    expect(results.at(-1)).toEqual({ ok: true, detail: '1 keys' });
+    expect(calls).toBe(2);
+    behave = (res) => res.writeHead(301, { location: '/jwks?again' }).end();
+    await remote.refresh();
+    expect(results.at(-1)).toEqual({ ok: false, detail: 'more than 5 redirects' });
+  });
 });
