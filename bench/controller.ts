@@ -11,7 +11,7 @@
 // stream against the minimum, its writes during 60 s of idle afterwards (by resource), and the time from a spec edit
 // to the child updated while the live loop polls every stream's (fake) MediaMTX control API.
 // Writes bench/results/controller.json.
-//   npm run bench:controller [-- --streams 1000 --idle 60 --edits 100 --kinds public,jwt --no-watched-baseline --memory-saver]
+//   npm run bench:controller [-- --streams 1000 --idle 60 --edits 100 --kinds public,jwt --no-watched-baseline --no-memory-saver]
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -41,7 +41,7 @@ const { values } = parseArgs({
     kinds: { type: 'string', default: '' },
     churn: { type: 'string', default: '60' },
     'watched-baseline': { type: 'boolean', default: true },
-    'memory-saver': { type: 'boolean', default: false },
+    'memory-saver': { type: 'boolean', default: true },
   },
 });
 const EDITS = Number(values.edits);
@@ -350,7 +350,7 @@ try {
       String(C),
       '--sidecar-image',
       SIDECAR,
-      ...(values['memory-saver'] ? ['--memory-saver'] : []),
+      ...(values['memory-saver'] ? [] : ['--no-memory-saver']),
     ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -572,8 +572,8 @@ try {
     },
   };
   // --streams 10000 is the scale run (its own file); anything else the default figures.
-  // --memory-saver is the opt-in mode (chart memorySaver): its figures beside the default's, not over them.
-  const file = `controller${N >= 10_000 ? '-10k' : ''}${values['memory-saver'] ? '-memory-saver' : ''}.json`;
+  // --no-memory-saver is the opt-out (chart memorySaver: false): its figures beside the default's, not over them.
+  const file = `controller${N >= 10_000 ? '-10k' : ''}${values['memory-saver'] ? '' : '-no-memory-saver'}.json`;
   writeFileSync(join(import.meta.dirname, 'results', file), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
 } finally {

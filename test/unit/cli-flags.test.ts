@@ -43,7 +43,7 @@ describe('vstream controller flags', () => {
       '127.0.0.1:0',
       '--probe',
       'off',
-      '--memory-saver',
+      '--no-memory-saver',
     );
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('$KUBECONFIG lists no file that exists');
