@@ -247,7 +247,13 @@ try {
   // at 10 000 streams: HTTP 504 for 3 333 Services), so what a collection delete leaves is deleted one by one.
   const deleteAll = async (path: string) => {
     const r = await kube.raw(HttpMethod.DELETE, path, { signal: AbortSignal.timeout(120_000) }).catch(() => undefined);
-    if (r?.ok) return;
+    // The answer lists every object deleted: read to its end, or the API server stays blocked writing it and counts
+    // the request only when the connection goes, minutes later, as a write in the controller's idle window.
+    const done = await r?.text().then(
+      () => r.ok,
+      () => false,
+    );
+    if (done) return;
     const left = await listAll(path);
     await pool(left.items, C, (o) =>
       kube.delete(`${path}/${o.metadata.name}`).catch((e: { status?: number }) => {
