@@ -2,9 +2,9 @@
 // "started" even when the first list failed; this one relists on 410, restarts with jittered backoff after any
 // error, asks for bookmarks so restarts resume cheaply, and exposes `synced` and the time of its last success for
 // /readyz and /livez.
-import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { HttpMethod, type Kube, type KubeObject } from '../kube/rest.ts';
+import { lines } from '../net/http.ts';
 import { sharedInterner } from './intern.ts';
 
 export type EventType = 'add' | 'update' | 'delete';
@@ -179,8 +179,7 @@ export class Informer<T extends { metadata: KubeObject['metadata'] } = KubeObjec
         throw Object.assign(new Error(`watch: HTTP ${res.status}`), { status: res.status });
       }
       this.lastSuccess = Date.now();
-      const lines = createInterface({ input: res.body, crlfDelay: Number.POSITIVE_INFINITY });
-      for await (const line of lines) {
+      for await (const line of lines(res.body)) {
         if (!line) continue;
         const ev = JSON.parse(line) as { type: string; object: KubeObject & { code?: number } };
         this.lastSuccess = Date.now();

@@ -5,6 +5,7 @@
 // the same llhttp built into the binary. The controller, the recording runner and the restream sidecar each ran
 // undici; the API is the subset of undici's `request` they used, so their code did not change shape.
 import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import { http, https } from './node-http.ts';
 
 export interface HttpOptions {
@@ -105,4 +106,29 @@ export function request(url: string | URL, opts: HttpOptions = {}): Promise<Http
     );
     req.end(opts.body);
   });
+}
+
+/**
+ * The lines of a body as they arrive (a watch's events). Not node:readline: its interface re-emits the stream's
+ * errors as its own, and once a reader has left the loop nobody listens there, so a watch aborted after its loop
+ * ended (an ERROR event, then the connection closed) became an uncaught exception. Leaving this loop destroys the
+ * stream quietly; an error while reading rejects the loop.
+ */
+export async function* lines(
+  stream: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of stream) {
+    rest += typeof chunk === 'string' ? chunk : decoder.write(chunk);
+    let start = 0;
+    for (let i = rest.indexOf('\n'); i >= 0; i = rest.indexOf('\n', start)) {
+      const end = i > start && rest.charCodeAt(i - 1) === 13 ? i - 1 : i;
+      yield rest.slice(start, end);
+      start = i + 1;
+    }
+    rest = rest.slice(start);
+  }
+  rest += decoder.end();
+  if (rest) yield rest;
 }

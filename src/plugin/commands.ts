@@ -1,8 +1,9 @@
 // `kubectl vstream` commands. Every read goes through the user's own kubeconfig and RBAC: a token is printed only
 // after the API server handed its Secret to this user, so the plugin never shows what `kubectl get secret` would not.
-import { createInterface } from 'node:readline';
+
 import { API_VERSION, type Condition, type LiveStream, PLURAL, resolveSpec } from '../api/livestream.ts';
 import { HttpMethod, type Kube, KubeError, resourcePath } from '../kube/rest.ts';
+import { lines } from '../net/http.ts';
 import { names } from '../render/names.ts';
 import { parseSigningKey, signViewerToken } from '../token/viewer.ts';
 
@@ -215,7 +216,7 @@ export async function status(
       throw new PluginError(`watching LiveStream ${t.namespace}/${t.name}: HTTP ${res.status}`);
     }
     try {
-      for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
+      for await (const line of lines(res.body)) {
         if (!line) continue;
         const ev = JSON.parse(line) as { type: string; object: LiveStream & { code?: number } };
         if (ev.type === 'ERROR') break;
