@@ -2,7 +2,7 @@
 // and aborts, and a kubeconfig's proxy-url through a real forward proxy (plain requests and CONNECT tunnels to an
 // https server with its own CA), all on 127.0.0.1.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, connect } from 'node:net';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kube } from '../../src/kube/rest.ts';
 import { lines, request } from '../../src/net/http.ts';
+import { selfSigned, type TestCert } from '../support/certs.ts';
 
 const listen = async (server: Server) => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -129,39 +130,15 @@ describe("a kubeconfig's proxy-url", () => {
   let proxyUrl = '';
   let plainApi = '';
   let tlsApi = '';
+  let pem: TestCert;
   beforeAll(async () => {
     const answer = (url: string | undefined) => JSON.stringify({ kind: 'Status', path: url });
     const plain = createServer((req, res) => res.end(answer(req.url)));
     servers.push(plain);
     plainApi = `http://127.0.0.1:${await listen(plain)}`;
     // An https API server whose certificate only our CA vouches for, as a cluster's is.
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    const tls = createHttpsServer(
-      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-      (req, res) => res.end(answer(req.url)),
-    );
+    pem = selfSigned({ dns: [], ips: ['127.0.0.1'], cn: '127.0.0.1' });
+    const tls = createHttpsServer({ key: pem.key, cert: pem.cert }, (req, res) => res.end(answer(req.url)));
     servers.push(tls as unknown as Server);
     tlsApi = `https://127.0.0.1:${await listen(tls as unknown as Server)}`;
     // A forward proxy: absolute-form requests relayed, CONNECT tunnelled.
@@ -211,7 +188,7 @@ describe("a kubeconfig's proxy-url", () => {
   });
 
   it('tunnels https through CONNECT and still verifies the server against the cluster CA', async () => {
-    const ca = readFileSync(join(dir, 'cert.pem')).toString('base64');
+    const ca = Buffer.from(pem.cert).toString('base64');
     const kube = await Kube.load(kubeconfig(tlsApi, { 'certificate-authority-data': ca }));
     expect(await kube.get('/version')).toEqual({ kind: 'Status', path: '/version' });
     expect(proxied).toContain(`CONNECT ${tlsApi.replace('https://', '')}`);
