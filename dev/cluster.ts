@@ -64,7 +64,14 @@ export interface Cluster {
 
 export const FAKE_NODE = 'kwok-node-0';
 
-export function freePort(): Promise<number> {
+/**
+ * Ports this process has handed out. The kernel may give the same free port to two bind(0) calls in a row once the
+ * first probe socket is closed, and a pod asks for seven: in one CI run a pod got one port for its auth hook and its
+ * ops listener, and its sidecar exited on EADDRINUSE. So a port is handed out at most once per process.
+ */
+const handedOut = new Set<number>();
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();
@@ -74,6 +81,16 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = await probePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no free loopback port not already handed out by this process after 1000 tries');
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
