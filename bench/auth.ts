@@ -28,6 +28,7 @@ import {
 import { freePort } from '../dev/cluster.ts';
 import { toolPath } from '../dev/tools.ts';
 import { mediamtxRequest } from '../src/auth/request.ts';
+import { SIDECAR_NODE_FLAGS } from '../src/render/objects.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,19 +36,26 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '16' },
     tokens: { type: 'string', default: '12000' },
-    // Node flags of the sidecar process (e.g. the ones the renderer sets: --max-semi-space-size=1 --lite-mode).
-    'node-flags': { type: 'string', default: '' },
+    // Node flags of the sidecar process; by default the ones the renderer sets (SIDECAR_NODE_FLAGS).
+    'node-flags': { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
-const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
+const nodeFlags = values['node-flags']?.split(/\s+/).filter(Boolean) ?? [...SIDECAR_NODE_FLAGS];
 const PATH = 'live/bench';
 const PUBLISH = 'bench-publish-token-0123456789abcdef';
 execFileSync('bash', [join(import.meta.dirname, '../tools/build.sh'), 'authload'], {
   stdio: ['ignore', 'ignore', 'inherit'],
 });
+// The servers run as compiled JavaScript, as the image runs the sidecar: Node strips TypeScript with a WebAssembly
+// build of swc, which --jitless and --lite-mode take away, so flags like those could not be measured from sources.
+execFileSync('npx', ['tsc', '-p', 'tsconfig.bench.json'], {
+  cwd: join(import.meta.dirname, '..'),
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const SERVER_JS = join(import.meta.dirname, '../dist/bench/auth-server.js');
 const authload = toolPath('authload');
 
 const dir = mkdtempSync(join(tmpdir(), 'vstream-bench-auth-'));
@@ -164,11 +172,16 @@ interface Server {
 }
 async function server(mode: 'sidecar' | 'bare', config = RS256_CONFIG): Promise<Server> {
   const port = await freePort();
-  const child = fork(join(import.meta.dirname, 'auth-server.ts'), [mode, config, String(port)], {
+  const child = fork(SERVER_JS, [mode, config, String(port)], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    ...(mode === 'sidecar' ? { execArgv: [...process.execArgv, ...nodeFlags] } : {}),
+    execArgv: mode === 'sidecar' ? nodeFlags : [],
   });
-  await new Promise((r) => child.once('message', r));
+  await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code, sig) =>
+      reject(new Error(`the ${mode} server exited (${code ?? sig}) before it was ready`)),
+    );
+  });
   return {
     url: `http://127.0.0.1:${port}/auth`,
     cpuMicros: () =>

@@ -24,9 +24,9 @@ import { REPO_ROOT } from '../dev/tools.ts';
 import { liveStreamCrd } from '../src/api/crd.ts';
 import { API_VERSION, KIND, type LiveStream } from '../src/api/livestream.ts';
 import { Informer } from '../src/controller/informer.ts';
-import { WATCHES } from '../src/controller/main.ts';
 import { FIELD_MANAGER } from '../src/controller/reconcile.ts';
 import { desiredStatus, withTransitions } from '../src/controller/status.ts';
+import { WATCHES } from '../src/controller/watches.ts';
 import { HttpMethod, Kube, type KubeObject, objectPath, resourcePath } from '../src/kube/rest.ts';
 import { childObjects, internalSecretObject, publishSecretObject, renderStream } from '../src/render/objects.ts';
 import { waitUntil } from '../test/support/wait.ts';
@@ -263,7 +263,7 @@ try {
   };
   /**
    * The least any controller must send, in namespace base, then deleted. With `watched`, the same requests while
-   * the controller's own watches (src/controller/main.ts WATCHES) are open and drained: the API server then also
+   * the controller's own watches (src/controller/watches.ts WATCHES) are open and drained: the API server then also
    * encodes and sends every change to a watcher, as it must for any informer-based controller — the floor of the
    * controller's time on this machine.
    */

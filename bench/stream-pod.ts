@@ -160,7 +160,7 @@ const waitFor = async (what: string, f: () => Promise<boolean>, ms = 20_000) => 
 export async function startSidecar(
   dir: string,
   ports: { hook: number; ops: number; api: number },
-  how: { from: 'dist' | 'src'; nodeFlags: string[]; singleProcess?: boolean },
+  how: { from: 'dist' | 'src'; nodeFlags: string[]; singleProcess?: boolean; env?: Record<string, string> },
 ): Promise<ChildProcess> {
   const script = how.from === 'dist' ? join(REPO_ROOT, 'dist/src/cli.js') : join(REPO_ROOT, 'src/cli.ts');
   const child = spawn(
@@ -180,7 +180,7 @@ export async function startSidecar(
       ...(how.singleProcess ? ['--single-process'] : []),
     ],
     // Its log goes where a container's does: a file (a pipe nobody reads would stall it).
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } },
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_ENV: 'production', ...how.env } },
   );
   await waitFor('sidecar', async () => (await fetch(`http://127.0.0.1:${ports.ops}/readyz`)).ok);
   return child;

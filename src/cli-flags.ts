@@ -25,6 +25,16 @@ export function hostPort(flag: string, value: string | boolean | undefined, fall
   return s;
 }
 
+/**
+ * A HOST:PORT that hostPort accepted, as listen() takes it: an empty host is every IPv4 address, and a bracketed
+ * IPv6 address loses its brackets (`[::1]:9000` listens on ::1; with the brackets it was an unknown host name).
+ */
+export function splitHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  const host = s.slice(0, i);
+  return { host: host.replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port: Number(s.slice(i + 1)) };
+}
+
 export function oneOf<T extends string>(
   flag: string,
   value: string | boolean | undefined,

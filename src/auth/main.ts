@@ -1,5 +1,6 @@
 // `vstream auth`: the sidecar process.
 import type { Logger } from 'pino';
+import { splitHostPort } from '../cli-flags.ts';
 import { createLogger } from '../log/logger.ts';
 import { AUTH_HOOK_PORT, AUTH_METRICS_PORT, MEDIAMTX_API_PORT, THUMBNAIL_PORT } from '../render/ports.ts';
 import { thumbnailServer } from './media.ts';
@@ -21,11 +22,6 @@ export interface AuthOptions {
   worker?: boolean;
   log?: Logger;
 }
-
-const hostPort = (s: string) => {
-  const i = s.lastIndexOf(':');
-  return { host: s.slice(0, i) || '0.0.0.0', port: Number(s.slice(i + 1)) };
-};
 
 export async function runAuth(opts: AuthOptions) {
   // No redaction pass on the sidecar's hot path: its decision log is built from an allowlist of fields (never the
@@ -92,9 +88,9 @@ export async function runAuth(opts: AuthOptions) {
     await hook.ready();
     channel = workerChannel((socket) => hook.server.emit('connection', socket));
     hookAddr = 'from the supervisor';
-  } else hookAddr = await hook.listen(hostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
-  const opsAddr = await ops.listen(hostPort(opts.opsListen ?? `0.0.0.0:${AUTH_METRICS_PORT}`));
-  const thumbAddr = await thumbs?.listen(hostPort(opts.thumbnailListen ?? `0.0.0.0:${THUMBNAIL_PORT.port}`));
+  } else hookAddr = await hook.listen(splitHostPort(opts.listen ?? `127.0.0.1:${AUTH_HOOK_PORT}`));
+  const opsAddr = await ops.listen(splitHostPort(opts.opsListen ?? `0.0.0.0:${AUTH_METRICS_PORT}`));
+  const thumbAddr = await thumbs?.listen(splitHostPort(opts.thumbnailListen ?? `0.0.0.0:${THUMBNAIL_PORT.port}`));
   log.info(
     {
       hook: hookAddr,

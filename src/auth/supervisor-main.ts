@@ -3,7 +3,7 @@
 // its exit code, so a bad flag or config is the container's error as before, not a restart loop in here.
 import { parseArgs } from 'node:util';
 // Both modules load nothing beyond Node's own (ports.ts imports only a type).
-import { hostPort } from '../cli-flags.ts';
+import { hostPort, splitHostPort } from '../cli-flags.ts';
 import { AUTH_HOOK_PORT } from '../render/ports.ts';
 import { AuthSupervisor, supervisorLog } from './supervisor.ts';
 
@@ -16,10 +16,8 @@ try {
   console.error(`vstream auth: ${(e as Error).message}`);
   process.exit(2);
 }
-const i = listen.lastIndexOf(':');
-const port = Number(listen.slice(i + 1));
 const sup = new AuthSupervisor({
-  hook: { host: listen.slice(0, i) || '0.0.0.0', port },
+  hook: splitHostPort(listen),
   workerModule: process.argv[1] as string,
   workerArgs: [...argv, '--worker'],
   log: supervisorLog,

@@ -6,11 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { API_VERSION, type LiveStream, PLURAL } from '../api/livestream.ts';
+import type { LiveStream } from '../api/livestream.ts';
+import { splitHostPort } from '../cli-flags.ts';
 import { Kube, type KubeObject } from '../kube/rest.ts';
 import { createLogger } from '../log/logger.ts';
 import { http } from '../net/node-http.ts';
-import { MANAGED_BY, STREAM_LABEL } from '../render/names.ts';
+import { STREAM_LABEL } from '../render/names.ts';
 import { leanChild } from './children.ts';
 import { registerConditionMetrics, ScrapeTimeGauge } from './condition-metrics.ts';
 import { startCrdVersionCheck } from './crd-version.ts';
@@ -26,6 +27,7 @@ import {
   type ReconcilerOptions,
   type SecretInfo,
 } from './reconcile.ts';
+import { WATCHES, type WatchSpec } from './watches.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export interface ControllerOptions {
@@ -63,30 +65,6 @@ export interface ControllerOptions {
   webhookDelivery?: ReconcilerOptions['webhookDelivery'];
 }
 
-const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
-
-/** One list+watch: its informer's name, its collection path and selectors. */
-export interface WatchSpec {
-  name: string;
-  path: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-}
-
-/**
- * What the controller lists and watches, cluster-wide (or per watched namespace): the LiveStreams, every child kind
- * it creates (by its managed-by label) and kubernetes.io/tls Secrets. One table, so the benchmark's "baseline with
- * the controller's watches" opens exactly these.
- */
-export const WATCHES = {
-  streams: { name: PLURAL, path: `/apis/${API_VERSION}/${PLURAL}` },
-  configMaps: { name: 'configmaps', path: '/api/v1/configmaps', labelSelector: MANAGED },
-  deployments: { name: 'deployments', path: '/apis/apps/v1/deployments', labelSelector: MANAGED },
-  services: { name: 'services', path: '/api/v1/services', labelSelector: MANAGED },
-  pvcs: { name: 'persistentvolumeclaims', path: '/api/v1/persistentvolumeclaims', labelSelector: MANAGED },
-  ownedSecrets: { name: 'secrets', path: '/api/v1/secrets', labelSelector: MANAGED },
-  tlsSecrets: { name: 'tls-secrets', path: '/api/v1/secrets', fieldSelector: 'type=kubernetes.io/tls' },
-} as const satisfies Record<string, WatchSpec>;
 const CHILD_EVENT_DELAY_MS = 500;
 
 function controllerMetrics(registry: Registry) {
@@ -343,11 +321,10 @@ export async function runController(opts: ControllerOptions) {
     }
     json(res, 404, { status: 'not found' });
   });
-  const addr = opts.metricsAddr ?? '0.0.0.0:8080';
-  const i = addr.lastIndexOf(':');
+  const { host, port } = splitHostPort(opts.metricsAddr ?? '0.0.0.0:8080');
   await new Promise<void>((resolve, reject) => {
     ops.once('error', reject);
-    ops.listen(Number(addr.slice(i + 1)), addr.slice(0, i) || '0.0.0.0', resolve);
+    ops.listen(port, host, resolve);
   });
   const bound = ops.address() as AddressInfo;
   const opsAddr = `http://${bound.address}:${bound.port}`;

@@ -127,9 +127,9 @@ export const CLI_SCRIPT = '/app/src/cli.js';
  * - a 64 MiB old space: the live heap is ~10 MiB idle and stays under ~20 MiB at 10 000 cached viewers; without a
  *   cap V8 sizes the heap from the node's memory, not the container's, and lets garbage pile up under a request
  *   storm (a forged-token storm grew the sidecar past 450 MiB). With it the storm plateau stays under the limit.
- * Not --jitless/--lite-mode: they saved ~15 MiB more, but every hook decision's JavaScript would then be interpreted,
- * and that is not measured against the joins benchmark. (They also took away WebAssembly, which the remote JWKS needed
- * while it used fetch; it no longer does: src/net/http.ts.)
+ * Not --jitless/--lite-mode: they save ~14 MiB idle (96 -> 82), but every hook decision's JavaScript is then
+ * interpreted: bench/auth.ts --node-flags measured a third of the publish decisions/s and under half of the new-viewer
+ * ones (bench/README.md).
  */
 export const SIDECAR_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
 /** The media container's heap (thumbnail keyframes: one RTMP reader): the sidecar's young generation, a small old space. */

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { hostAddress, hostPort, oneOf, positiveDuration, positiveInt } from '../../src/cli-flags.ts';
+import { hostAddress, hostPort, oneOf, positiveDuration, positiveInt, splitHostPort } from '../../src/cli-flags.ts';
 import { durationSeconds } from '../../src/render/mediamtx-config.ts';
 
 const run = promisify(execFile);
@@ -71,6 +71,13 @@ describe('flag parsers', () => {
       expect(hostPort('a', ok, 'x'), ok).toBe(ok);
     for (const bad of ['8080', 'host:', 'host:-1', 'host:65536', 'host:80x'])
       expect(() => hostPort('a', bad, 'x'), bad).toThrow(/--a must be HOST:PORT/);
+  });
+  it('splitHostPort: what listen() takes (every address for an empty host, IPv6 without its brackets)', () => {
+    expect(splitHostPort('0.0.0.0:8080')).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(splitHostPort(':9000')).toEqual({ host: '0.0.0.0', port: 9000 });
+    expect(splitHostPort('[::1]:0')).toEqual({ host: '::1', port: 0 });
+    expect(splitHostPort('[::]:8080')).toEqual({ host: '::', port: 8080 });
+    expect(splitHostPort('localhost:65535')).toEqual({ host: 'localhost', port: 65535 });
   });
   it('oneOf and positiveDuration', () => {
     expect(oneOf('p', undefined, ['a', 'b'] as const, 'a')).toBe('a');
