@@ -26,7 +26,7 @@ import {
   SignJWT,
 } from 'jose';
 import { freePort } from '../dev/cluster.ts';
-import { toolPath } from '../dev/tools.ts';
+import { REPO_ROOT, toolPath } from '../dev/tools.ts';
 import { mediamtxRequest } from '../src/auth/request.ts';
 import { SIDECAR_NODE_FLAGS } from '../src/render/objects.ts';
 
@@ -51,11 +51,10 @@ execFileSync('bash', [join(import.meta.dirname, '../tools/build.sh'), 'authload'
 });
 // The servers run as compiled JavaScript, as the image runs the sidecar: Node strips TypeScript with a WebAssembly
 // build of swc, which --jitless and --lite-mode take away, so flags like those could not be measured from sources.
-execFileSync('npx', ['tsc', '-p', 'tsconfig.bench.json'], {
-  cwd: join(import.meta.dirname, '..'),
+execFileSync(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 'tsconfig.bench.json')], {
   stdio: ['ignore', 'inherit', 'inherit'],
 });
-const SERVER_JS = join(import.meta.dirname, '../dist/bench/auth-server.js');
+const SERVER_JS = join(REPO_ROOT, 'dist/bench/auth-server.js');
 const authload = toolPath('authload');
 
 const dir = mkdtempSync(join(tmpdir(), 'vstream-bench-auth-'));

@@ -1,6 +1,5 @@
 // `kubectl vstream` commands. Every read goes through the user's own kubeconfig and RBAC: a token is printed only
 // after the API server handed its Secret to this user, so the plugin never shows what `kubectl get secret` would not.
-
 import { API_VERSION, type Condition, type LiveStream, PLURAL, resolveSpec } from '../api/livestream.ts';
 import { HttpMethod, type Kube, KubeError, resourcePath } from '../kube/rest.ts';
 import { lines } from '../net/http.ts';
